@@ -1,0 +1,33 @@
+//! Recurrent layers for rnnzoo, on Burn 0.22, exact against PyTorch.
+//!
+//! - [`CellKind`]: Elman RNN (tanh or ReLU), LSTM (optional peepholes and coupled input/forget
+//!   gates), GRU (PyTorch's formulation). Each cell's equations are in its variant's doc.
+//! - [`Recurrent`]: any cell, stacked (`num_layers`), optionally bidirectional, with dropout
+//!   between layers, explicit initial and final states, and variable-length batches.
+//! - [`clip_grad_norm`]: global gradient-norm clipping, as PyTorch's `clip_grad_norm_`.
+//! - [`weights`]: import and export of a layer under PyTorch's parameter names (safetensors).
+//!
+//! ```
+//! use burn::tensor::{Device, Distribution, Tensor};
+//! use rnnzoo_models::{CellKind, RecurrentConfig};
+//!
+//! let device = Device::flex();
+//! let lstm = RecurrentConfig::new(CellKind::LSTM, 8, 16)
+//!     .with_num_layers(2)
+//!     .with_bidirectional(true)
+//!     .init(&device);
+//! let x = Tensor::<3>::random([4, 10, 8], Distribution::Default, &device);
+//! // Right-padded batch: the true lengths of the 4 sequences.
+//! let (out, state) = lstm.forward(x, None, Some(&[10, 7, 3, 1]));
+//! assert_eq!(out.dims(), [4, 10, 32]);
+//! assert_eq!(state.hidden.dims(), [4, 4, 16]); // [layers * directions, batch, H]
+//! ```
+
+mod cell;
+mod clip;
+mod recurrent;
+pub mod weights;
+
+pub use cell::{CellKind, CellState, CellWeights, RnnActivation};
+pub use clip::{clip_grad_norm, grad_norm};
+pub use recurrent::{Recurrent, RecurrentConfig, RecurrentState};
