@@ -37,8 +37,12 @@ fn main() {
     let json = std::env::args().any(|a| a == "--json");
     let device = Device::flex().autodiff();
     device.seed(3);
-    let x = Tensor::<3>::random([BATCH, STEPS, SIZE], Distribution::Normal(0.0, 1.0), &device)
-        .require_grad();
+    let x = Tensor::<3>::random(
+        [BATCH, STEPS, SIZE],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    )
+    .require_grad();
 
     let ours = RecurrentConfig::new(CellKind::LSTM, SIZE, SIZE).init(&device);
     let rnnzoo_ms = median_ms(|| {

@@ -149,7 +149,8 @@ impl CellWeights {
         let gates = cell.num_gates() * hidden_size;
         let k = 1.0 / (hidden_size as f64).sqrt();
         let uniform = Distribution::Uniform(-k, k);
-        let weight = |rows: usize| Param::from_tensor(Tensor::random([rows, gates], uniform, device));
+        let weight =
+            |rows: usize| Param::from_tensor(Tensor::random([rows, gates], uniform, device));
         let bias_ih = bias.then(|| {
             let mut b = Tensor::<1>::random([gates], uniform, device);
             if let CellKind::Lstm { coupled, .. } = cell
@@ -270,10 +271,7 @@ impl PreparedCell {
                     RnnActivation::Tanh => pre.tanh(),
                     RnnActivation::Relu => activation::relu(pre),
                 };
-                CellState {
-                    hidden,
-                    cell: None,
-                }
+                CellState { hidden, cell: None }
             }
             CellKind::Lstm { coupled, .. } => {
                 let c_prev = state.cell.clone().expect("LSTM state carries a cell state");

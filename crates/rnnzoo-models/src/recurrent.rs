@@ -238,7 +238,8 @@ fn run_direction(
             }
             Some(valid) => {
                 // state_t = state_{t-1} + valid (next - state_{t-1}); output is zero when padded.
-                let blend = |new: Tensor<2>, old: Tensor<2>| old.clone() + (new - old) * valid.clone();
+                let blend =
+                    |new: Tensor<2>, old: Tensor<2>| old.clone() + (new - old) * valid.clone();
                 outputs[t] = Some(next.hidden.clone() * valid.clone());
                 state = CellState {
                     hidden: blend(next.hidden, state.hidden),
@@ -423,7 +424,8 @@ impl Recurrent {
     }
 
     fn join_state(&self, finals: Vec<CellState>) -> RecurrentState {
-        let (hidden, cell): (Vec<_>, Vec<_>) = finals.into_iter().map(|s| (s.hidden, s.cell)).unzip();
+        let (hidden, cell): (Vec<_>, Vec<_>) =
+            finals.into_iter().map(|s| (s.hidden, s.cell)).unzip();
         let cell: Option<Vec<Tensor<2>>> = cell.into_iter().collect();
         RecurrentState {
             hidden: Tensor::stack(hidden, 0),

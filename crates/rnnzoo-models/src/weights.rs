@@ -117,7 +117,10 @@ pub fn pytorch_state(layer: &Recurrent, prefix: &str) -> BTreeMap<String, HostTe
         if let Some(p) = &cell.peephole {
             for (row, gate) in PEEPHOLE_NAMES.iter().enumerate() {
                 let v = p.val().narrow(0, row, 1).squeeze_dim::<1>(0);
-                put(format!("weight_peephole_{gate}"), HostTensor::from_tensor(v));
+                put(
+                    format!("weight_peephole_{gate}"),
+                    HostTensor::from_tensor(v),
+                );
             }
         }
     }
@@ -192,7 +195,11 @@ fn load_cell(
         Some(p) => {
             let mut values = Vec::with_capacity(3 * hidden);
             for gate in PEEPHOLE_NAMES {
-                let t = take(tensors, &name(&format!("weight_peephole_{gate}")), &[hidden])?;
+                let t = take(
+                    tensors,
+                    &name(&format!("weight_peephole_{gate}")),
+                    &[hidden],
+                )?;
                 values.extend(t.values);
             }
             Some(replace(
@@ -251,11 +258,8 @@ impl View for F32View<'_> {
 
 /// Serialises named f32 tensors to safetensors bytes.
 pub fn to_safetensors_bytes(tensors: &BTreeMap<String, HostTensor>) -> Vec<u8> {
-    safetensors::serialize(
-        tensors.iter().map(|(k, v)| (k.clone(), F32View(v))),
-        None,
-    )
-    .expect("f32 tensors with consistent shapes serialise")
+    safetensors::serialize(tensors.iter().map(|(k, v)| (k.clone(), F32View(v))), None)
+        .expect("f32 tensors with consistent shapes serialise")
 }
 
 /// Parses safetensors bytes into named f32 tensors; `path` only labels errors.

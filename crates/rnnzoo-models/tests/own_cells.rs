@@ -2,6 +2,9 @@
 //! checked against the plain scalar reference in `common`, and their gradients (and those of the
 //! other cells) against central finite differences of that reference in f64.
 
+// Index loops mirror the equations over several arrays at once.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -48,14 +51,26 @@ fn reference_loss(cell: CellKind, p: &Problem) -> (f64, Vec<Vec<Vec<f64>>>) {
     for b in 0..BATCH {
         let len = LENGTHS[b];
         let x: Vec<Vec<f64>> = (0..len)
-            .map(|t| (0..INPUT).map(|i| p.x[idx3(b, t, i, STEPS, INPUT)]).collect())
+            .map(|t| {
+                (0..INPUT)
+                    .map(|i| p.x[idx3(b, t, i, STEPS, INPUT)])
+                    .collect()
+            })
             .collect();
         let pick = |s: &[f64]| -> Vec<Vec<f64>> {
             (0..states)
-                .map(|k| (0..HIDDEN).map(|j| s[idx3(k, b, j, BATCH, HIDDEN)]).collect())
+                .map(|k| {
+                    (0..HIDDEN)
+                        .map(|j| s[idx3(k, b, j, BATCH, HIDDEN)])
+                        .collect()
+                })
                 .collect()
         };
-        let c0 = if cell.has_cell_state() { pick(&p.c0) } else { vec![] };
+        let c0 = if cell.has_cell_state() {
+            pick(&p.c0)
+        } else {
+            vec![]
+        };
         let (out, hn, cn) = reference.run(&x, &pick(&p.h0), &c0);
         for (t, row) in out.iter().enumerate() {
             for (j, v) in row.iter().enumerate() {
@@ -127,12 +142,22 @@ fn check_cell(cell: CellKind, seed: u64) {
         for t in 0..STEPS {
             for j in 0..2 * HIDDEN {
                 let ours = out.values[idx3(b, t, j, STEPS, 2 * HIDDEN)] as f64;
-                let want = if t < LENGTHS[b] { ref_out[b][t][j] } else { 0.0 };
-                assert!((ours - want).abs() < 1e-5, "{cell:?} out[{b},{t},{j}] {ours} vs {want}");
+                let want = if t < LENGTHS[b] {
+                    ref_out[b][t][j]
+                } else {
+                    0.0
+                };
+                assert!(
+                    (ours - want).abs() < 1e-5,
+                    "{cell:?} out[{b},{t},{j}] {ours} vs {want}"
+                );
             }
         }
     }
-    assert!((ours_loss - ref_loss).abs() < 1e-4, "{cell:?} loss {ours_loss} vs {ref_loss}");
+    assert!(
+        (ours_loss - ref_loss).abs() < 1e-4,
+        "{cell:?} loss {ours_loss} vs {ref_loss}"
+    );
 
     // Gradients: central differences of the f64 reference.
     let eps = 1e-6;
@@ -140,7 +165,10 @@ fn check_cell(cell: CellKind, seed: u64) {
         for (i, &a) in analytic.iter().enumerate() {
             let n = numeric(i);
             let tol = 1e-4 * (1.0 + n.abs());
-            assert!(((a as f64) - n).abs() < tol, "{cell:?} d loss / d {what}[{i}]: autodiff {a}, finite difference {n}");
+            assert!(
+                ((a as f64) - n).abs() < tol,
+                "{cell:?} d loss / d {what}[{i}]: autodiff {a}, finite difference {n}"
+            );
         }
     };
     let fd = |problem: &mut Problem, get: &dyn Fn(&mut Problem) -> &mut f64| {
@@ -155,7 +183,9 @@ fn check_cell(cell: CellKind, seed: u64) {
     let cell_problem = std::cell::RefCell::new(&mut problem);
     for (name, analytic) in param_grads(&layer, &grads) {
         check(&name, &analytic.values, &|i| {
-            fd(&mut cell_problem.borrow_mut(), &|p| &mut p.weights.get_mut(&name).unwrap()[i])
+            fd(&mut cell_problem.borrow_mut(), &|p| {
+                &mut p.weights.get_mut(&name).unwrap()[i]
+            })
         });
     }
     check("x", &to_host(x.grad(&grads).unwrap()).values, &|i| {
@@ -178,17 +208,35 @@ fn lstm_plain_matches_reference_and_finite_differences() {
 
 #[test]
 fn lstm_peephole_matches_reference_and_finite_differences() {
-    check_cell(CellKind::Lstm { peephole: true, coupled: false }, 2);
+    check_cell(
+        CellKind::Lstm {
+            peephole: true,
+            coupled: false,
+        },
+        2,
+    );
 }
 
 #[test]
 fn lstm_coupled_matches_reference_and_finite_differences() {
-    check_cell(CellKind::Lstm { peephole: false, coupled: true }, 3);
+    check_cell(
+        CellKind::Lstm {
+            peephole: false,
+            coupled: true,
+        },
+        3,
+    );
 }
 
 #[test]
 fn lstm_peephole_coupled_matches_reference_and_finite_differences() {
-    check_cell(CellKind::Lstm { peephole: true, coupled: true }, 4);
+    check_cell(
+        CellKind::Lstm {
+            peephole: true,
+            coupled: true,
+        },
+        4,
+    );
 }
 
 #[test]

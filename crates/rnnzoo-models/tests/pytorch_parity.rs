@@ -41,8 +41,12 @@ fn check(name: &str) {
     };
     let layers: usize = fx.meta["num_layers"].parse().unwrap();
     let bidirectional = fx.meta["bidirectional"] == "true";
-    let lengths: Option<Vec<usize>> = (!fx.meta["lengths"].is_empty())
-        .then(|| fx.meta["lengths"].split(',').map(|s| s.parse().unwrap()).collect());
+    let lengths: Option<Vec<usize>> = (!fx.meta["lengths"].is_empty()).then(|| {
+        fx.meta["lengths"]
+            .split(',')
+            .map(|s| s.parse().unwrap())
+            .collect()
+    });
     let input_size = t("x").shape[2];
     let hidden = t("h0").shape[2];
 
@@ -55,29 +59,78 @@ fn check(name: &str) {
 
     let x: Tensor<3> = to_tensor::<3>(t("x"), &dev).require_grad();
     let h0: Tensor<3> = to_tensor::<3>(t("h0"), &dev).require_grad();
-    let c0: Option<Tensor<3>> = fx.tensors.get("c0").map(|c| to_tensor::<3>(c, &dev).require_grad());
-    let state = rnnzoo_models::RecurrentState { hidden: h0.clone(), cell: c0.clone() };
+    let c0: Option<Tensor<3>> = fx
+        .tensors
+        .get("c0")
+        .map(|c| to_tensor::<3>(c, &dev).require_grad());
+    let state = rnnzoo_models::RecurrentState {
+        hidden: h0.clone(),
+        cell: c0.clone(),
+    };
     let (out, fin) = layer.forward(x.clone(), Some(state), lengths.as_deref());
 
-    assert_close(&format!("{name} out"), &to_host(out.clone()), t("out"), TOLERANCE);
-    assert_close(&format!("{name} h_n"), &to_host(fin.hidden.clone()), t("h_n"), TOLERANCE);
+    assert_close(
+        &format!("{name} out"),
+        &to_host(out.clone()),
+        t("out"),
+        TOLERANCE,
+    );
+    assert_close(
+        &format!("{name} h_n"),
+        &to_host(fin.hidden.clone()),
+        t("h_n"),
+        TOLERANCE,
+    );
     let mut loss = (out * to_tensor::<3>(t("loss_w_out"), &dev)).sum()
         + (fin.hidden * to_tensor::<3>(t("loss_w_h"), &dev)).sum();
     if let Some(c_n) = fin.cell {
-        assert_close(&format!("{name} c_n"), &to_host(c_n.clone()), t("c_n"), TOLERANCE);
+        assert_close(
+            &format!("{name} c_n"),
+            &to_host(c_n.clone()),
+            t("c_n"),
+            TOLERANCE,
+        );
         loss = loss + (c_n * to_tensor::<3>(t("loss_w_c"), &dev)).sum();
     }
     let grads = loss.backward();
-    assert_close(&format!("{name} grad x"), &to_host(x.grad(&grads).unwrap()), t("grad.x"), TOLERANCE);
-    assert_close(&format!("{name} grad h0"), &to_host(h0.grad(&grads).unwrap()), t("grad.h0"), TOLERANCE);
+    assert_close(
+        &format!("{name} grad x"),
+        &to_host(x.grad(&grads).unwrap()),
+        t("grad.x"),
+        TOLERANCE,
+    );
+    assert_close(
+        &format!("{name} grad h0"),
+        &to_host(h0.grad(&grads).unwrap()),
+        t("grad.h0"),
+        TOLERANCE,
+    );
     if let Some(c0) = c0 {
-        assert_close(&format!("{name} grad c0"), &to_host(c0.grad(&grads).unwrap()), t("grad.c0"), TOLERANCE);
+        assert_close(
+            &format!("{name} grad c0"),
+            &to_host(c0.grad(&grads).unwrap()),
+            t("grad.c0"),
+            TOLERANCE,
+        );
     }
     let ours = param_grads(&layer, &grads);
-    let expected: Vec<_> = fx.tensors.keys().filter(|k| k.starts_with("grad.") && k.contains("_l")).collect();
-    assert_eq!(ours.len(), expected.len(), "{name}: one gradient per PyTorch parameter");
+    let expected: Vec<_> = fx
+        .tensors
+        .keys()
+        .filter(|k| k.starts_with("grad.") && k.contains("_l"))
+        .collect();
+    assert_eq!(
+        ours.len(),
+        expected.len(),
+        "{name}: one gradient per PyTorch parameter"
+    );
     for (key, grad) in &ours {
-        assert_close(&format!("{name} grad {key}"), grad, t(&format!("grad.{key}")), TOLERANCE);
+        assert_close(
+            &format!("{name} grad {key}"),
+            grad,
+            t(&format!("grad.{key}")),
+            TOLERANCE,
+        );
     }
 }
 

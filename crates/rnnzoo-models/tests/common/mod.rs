@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: host/device conversion, gradient extraction under
 //! PyTorch's names, and a plain scalar reference implementation of every cell.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::needless_range_loop)]
 
 use std::collections::BTreeMap;
 
@@ -20,7 +20,11 @@ pub fn to_tensor<const D: usize>(host: &HostTensor, device: &Device) -> Tensor<D
 pub fn to_host<const D: usize>(t: Tensor<D>) -> HostTensor {
     HostTensor {
         shape: t.dims().to_vec(),
-        values: t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap(),
+        values: t
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap(),
     }
 }
 
@@ -93,7 +97,8 @@ pub struct ScalarReference<'a> {
     pub weights: &'a BTreeMap<String, Vec<f64>>,
 }
 
-pub type Seq = Vec<Vec<Vec<f64>>>;
+/// Per-step vectors: `[step][feature]` (or `[state][unit]`).
+pub type Rows = Vec<Vec<f64>>;
 
 impl ScalarReference<'_> {
     fn w(&self, name: &str) -> &[f64] {
@@ -105,9 +110,18 @@ impl ScalarReference<'_> {
         let g = self.cell.num_gates();
         let wx = matvec(self.w(&format!("weight_ih{sfx}")), g * hs, x.len(), x);
         let wh = matvec(self.w(&format!("weight_hh{sfx}")), g * hs, hs, h);
-        let bx = self.weights.get(&format!("bias_ih{sfx}")).cloned().unwrap_or(vec![0.0; g * hs]);
-        let bh = self.weights.get(&format!("bias_hh{sfx}")).cloned().unwrap_or(vec![0.0; g * hs]);
-        let pre = |k: usize, j: usize| wx[k * hs + j] + bx[k * hs + j] + wh[k * hs + j] + bh[k * hs + j];
+        let bx = self
+            .weights
+            .get(&format!("bias_ih{sfx}"))
+            .cloned()
+            .unwrap_or(vec![0.0; g * hs]);
+        let bh = self
+            .weights
+            .get(&format!("bias_hh{sfx}"))
+            .cloned()
+            .unwrap_or(vec![0.0; g * hs]);
+        let pre =
+            |k: usize, j: usize| wx[k * hs + j] + bx[k * hs + j] + wh[k * hs + j] + bh[k * hs + j];
         let peep = |gate: &str, j: usize, cv: &[f64]| -> f64 {
             self.weights
                 .get(&format!("weight_peephole_{gate}{sfx}"))
@@ -125,12 +139,20 @@ impl ScalarReference<'_> {
                 (h2, vec![])
             }
             CellKind::Lstm { coupled, .. } => {
-                let (gi, gf, gg, go) = if coupled { (0, usize::MAX, 1, 2) } else { (0, 1, 2, 3) };
+                let (gi, gf, gg, go) = if coupled {
+                    (0, usize::MAX, 1, 2)
+                } else {
+                    (0, 1, 2, 3)
+                };
                 let mut c2 = vec![0.0; hs];
                 let mut h2 = vec![0.0; hs];
                 for j in 0..hs {
                     let i = sigmoid(pre(gi, j) + peep("i", j, c));
-                    let f = if coupled { 1.0 - i } else { sigmoid(pre(gf, j) + peep("f", j, c)) };
+                    let f = if coupled {
+                        1.0 - i
+                    } else {
+                        sigmoid(pre(gf, j) + peep("f", j, c))
+                    };
                     let gv = pre(gg, j).tanh();
                     c2[j] = f * c[j] + i * gv;
                 }
@@ -145,7 +167,9 @@ impl ScalarReference<'_> {
                 for j in 0..hs {
                     let r = sigmoid(wx[j] + bx[j] + wh[j] + bh[j]);
                     let z = sigmoid(wx[hs + j] + bx[hs + j] + wh[hs + j] + bh[hs + j]);
-                    let n = (wx[2 * hs + j] + bx[2 * hs + j] + r * (wh[2 * hs + j] + bh[2 * hs + j])).tanh();
+                    let n =
+                        (wx[2 * hs + j] + bx[2 * hs + j] + r * (wh[2 * hs + j] + bh[2 * hs + j]))
+                            .tanh();
                     h2[j] = (1.0 - z) * n + z * h[j];
                 }
                 (h2, vec![])
@@ -155,7 +179,7 @@ impl ScalarReference<'_> {
 
     /// Runs one sequence of `len` steps (no padding involved: the reference runs each sequence
     /// alone).
-    pub fn run(&self, x: &[Vec<f64>], h0: &[Vec<f64>], c0: &[Vec<f64>]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    pub fn run(&self, x: &[Vec<f64>], h0: &[Vec<f64>], c0: &[Vec<f64>]) -> (Rows, Rows, Rows) {
         let dirs = if self.bidirectional { 2 } else { 1 };
         let steps = x.len();
         let mut input: Vec<Vec<f64>> = x.to_vec();
@@ -166,7 +190,11 @@ impl ScalarReference<'_> {
                 let k = layer * dirs + d;
                 let sfx = format!("_l{layer}{}", if d == 1 { "_reverse" } else { "" });
                 let (mut h, mut c) = (h0[k].clone(), c0.get(k).cloned().unwrap_or_default());
-                let order: Vec<usize> = if d == 0 { (0..steps).collect() } else { (0..steps).rev().collect() };
+                let order: Vec<usize> = if d == 0 {
+                    (0..steps).collect()
+                } else {
+                    (0..steps).rev().collect()
+                };
                 let mut dir_out = vec![vec![]; steps];
                 for t in order {
                     let (h2, c2) = self.step(&sfx, &input[t], &h, &c);
