@@ -1,0 +1,266 @@
+//! The experiment file a user writes (see `configs/README.md` for every key), parsed into typed
+//! structs that reject unknown keys up front: an error names the file, the line and the nearest
+//! valid key, not an hour into training. Command-line overrides (`--set train.lr=3e-4`) apply to
+//! the parsed document before it is typed, so they are validated the same way.
+
+mod schema;
+
+pub use schema::*;
+
+use std::path::Path;
+
+use serde_yaml_ng::Value;
+
+/// A configuration error, with where it was found.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or does not match the schema.
+    #[error("{location}: {message}")]
+    Invalid {
+        /// `file:line:column`, or the override that caused it.
+        location: String,
+        /// What is wrong, with the nearest valid key where one applies.
+        message: String,
+    },
+}
+
+/// Levenshtein distance, for suggesting the nearest valid key.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Adds "did you mean `x`?" to serde's unknown-field and unknown-variant messages, which list the
+/// valid names as "expected one of `a`, `b`".
+fn with_suggestion(message: &str) -> String {
+    let grab = |prefix: &str| {
+        message.find(prefix).and_then(|at| {
+            let rest = &message[at + prefix.len()..];
+            rest.find('`').map(|end| rest[..end].to_string())
+        })
+    };
+    let Some(unknown) = grab("unknown field `").or_else(|| grab("unknown variant `")) else {
+        return message.to_string();
+    };
+    let Some(list_at) = message.find("expected") else {
+        return message.to_string();
+    };
+    let candidates: Vec<&str> = message[list_at..].split('`').skip(1).step_by(2).collect();
+    match candidates.iter().min_by_key(|c| edit_distance(&unknown, c)) {
+        Some(best) => format!("{message}; did you mean `{best}`?"),
+        None => message.to_string(),
+    }
+}
+
+fn invalid(location: String, err: &serde_yaml_ng::Error) -> ConfigError {
+    // serde_yaml_ng appends " at line L column C" to the message; the location says it already.
+    let raw = err.to_string();
+    let message = match raw.find(" at line ") {
+        Some(at) => raw[..at].to_string(),
+        None => raw,
+    };
+    ConfigError::Invalid {
+        location,
+        message: with_suggestion(&message),
+    }
+}
+
+/// Sets `dotted.key=value` in a YAML document; the value is parsed as YAML (`3e-4` is a number,
+/// `gru` a string, `[1, 2]` a list). Missing intermediate mappings are created.
+pub fn apply_override(doc: &mut Value, assignment: &str) -> Result<(), ConfigError> {
+    let bad = |message: String| ConfigError::Invalid {
+        location: format!("--set {assignment}"),
+        message,
+    };
+    let (path, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| bad("expected KEY=VALUE, e.g. train.lr=3e-4".into()))?;
+    let value: Value = serde_yaml_ng::from_str(raw).map_err(|e| bad(format!("value: {e}")))?;
+    let keys: Vec<&str> = path.split('.').collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        return Err(bad(format!("`{path}` is not a dotted key")));
+    }
+    let mut node = doc;
+    for (i, key) in keys.iter().enumerate() {
+        if !node.is_mapping() {
+            if node.is_null() {
+                *node = Value::Mapping(Default::default());
+            } else {
+                return Err(bad(format!("`{}` is not a section", keys[..i].join("."))));
+            }
+        }
+        let map = node.as_mapping_mut().expect("checked mapping");
+        let key = Value::String(key.to_string());
+        if i + 1 == keys.len() {
+            map.insert(key, value);
+            return Ok(());
+        }
+        node = map.entry(key).or_insert(Value::Null);
+    }
+    Ok(())
+}
+
+/// Parses an experiment from YAML text; `label` names the source in errors.
+pub fn parse(
+    text: &str,
+    label: &str,
+    overrides: &[String],
+) -> Result<ExperimentConfig, ConfigError> {
+    // First pass on the text itself, so that errors carry line numbers.
+    let typed: Result<ExperimentConfig, _> = serde_yaml_ng::from_str(text);
+    let config = match typed {
+        Ok(c) => c,
+        Err(e) => {
+            let location = match e.location() {
+                Some(l) => format!("{label}:{}:{}", l.line(), l.column()),
+                None => label.to_string(),
+            };
+            return Err(invalid(location, &e));
+        }
+    };
+    let config = if overrides.is_empty() {
+        config
+    } else {
+        let mut doc: Value =
+            serde_yaml_ng::from_str(text).map_err(|e| invalid(label.into(), &e))?;
+        for o in overrides {
+            apply_override(&mut doc, o)?;
+        }
+        serde_yaml_ng::from_value(doc).map_err(|e| {
+            invalid(
+                format!("{label} with --set {}", overrides.join(" --set ")),
+                &e,
+            )
+        })?
+    };
+    config.validate().map_err(|message| ConfigError::Invalid {
+        location: label.to_string(),
+        message,
+    })?;
+    Ok(config)
+}
+
+/// Reads and parses an experiment file.
+pub fn load(path: &Path, overrides: &[String]) -> Result<ExperimentConfig, ConfigError> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: label.clone(),
+        source,
+    })?;
+    parse(&text, &label, overrides)
+}
+
+/// The resolved configuration as YAML, as written into a run directory.
+pub fn to_yaml(config: &ExperimentConfig) -> String {
+    serde_yaml_ng::to_string(config).expect("configs serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name: t\ntask: lm\ndata:\n  path: corpus.txt\nmodel:\n  cell: lstm\n  hidden: 32\ntrain:\n  steps: 10\n";
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let c = parse(MINIMAL, "t.yaml", &[]).unwrap();
+        assert_eq!(c.model.hidden, 32);
+        assert_eq!(c.model.layers, 1);
+        assert_eq!(c.train.optimizer.name, OptimizerName::Adam);
+        assert_eq!(c.device, DeviceName::Flex);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_nearest_key() {
+        let text = MINIMAL.replace("  hidden: 32", "  hiden: 32");
+        let err = parse(&text, "t.yaml", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("t.yaml:7:"), "{err}");
+        assert!(
+            err.contains("unknown field `hiden`") && err.contains("did you mean `hidden`?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_and_bad_variant_are_reported() {
+        let err = parse(
+            &MINIMAL.replace("hidden: 32", "hidden: lots"),
+            "t.yaml",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("t.yaml:7") && err.contains("invalid type"),
+            "{err}"
+        );
+        let err = parse(&MINIMAL.replace("cell: lstm", "cell: lstn"), "t.yaml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did you mean `lstm`?"), "{err}");
+    }
+
+    #[test]
+    fn overrides_apply_and_are_validated() {
+        let c = parse(
+            MINIMAL,
+            "t.yaml",
+            &["train.optimizer.lr=3e-4".into(), "model.cell=gru".into()],
+        )
+        .unwrap();
+        assert_eq!(c.train.optimizer.lr, 3e-4);
+        assert_eq!(c.model.cell, CellName::Gru);
+        let err = parse(MINIMAL, "t.yaml", &["train.lrr=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--set train.lrr=1") && err.contains("unknown field `lrr`"),
+            "{err}"
+        );
+        let err = parse(MINIMAL, "t.yaml", &["train.lr".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("KEY=VALUE"), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_are_caught_up_front() {
+        let err = parse(
+            &MINIMAL.replace("cell: lstm", "cell: gru\n  peephole: true"),
+            "t.yaml",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("peephole"), "{err}");
+        let err = parse(&MINIMAL.replace("  steps: 10\n", ""), "t.yaml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("steps") && err.contains("epochs"), "{err}");
+    }
+
+    #[test]
+    fn resolved_config_round_trips() {
+        let c = parse(MINIMAL, "t.yaml", &[]).unwrap();
+        let again = parse(&to_yaml(&c), "resolved.yaml", &[]).unwrap();
+        assert_eq!(c, again);
+    }
+}

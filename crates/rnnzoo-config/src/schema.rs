@@ -1,0 +1,432 @@
+//! The typed experiment schema. Every struct rejects unknown keys; every optional key has a
+//! default documented in `configs/README.md`.
+
+use std::path::PathBuf;
+
+use rnnzoo_data::TokenizerKind;
+use serde::{Deserialize, Serialize};
+
+/// The task an experiment runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskName {
+    /// Language modelling: train, evaluate, score sentences, generate text.
+    Lm,
+}
+
+/// The Burn backend to run on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceName {
+    /// Burn's pure-Rust CPU backend (the default).
+    #[default]
+    Flex,
+    /// The older ndarray CPU backend (needs the `ndarray` cargo feature).
+    Ndarray,
+    /// GPU through wgpu (needs the `wgpu` cargo feature).
+    Wgpu,
+}
+
+/// One whole experiment file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Run name; runs are written to `runs/<name>/<timestamp>/`.
+    pub name: String,
+    /// The task.
+    pub task: TaskName,
+    /// Seed of weights, data order, dropout and splits.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Backend.
+    #[serde(default)]
+    pub device: DeviceName,
+    /// The corpus and its tokenisation.
+    pub data: DataConfig,
+    /// The network.
+    pub model: ModelConfig,
+    /// The training run.
+    pub train: TrainConfig,
+    /// Text generated at the end of training (language models).
+    #[serde(default)]
+    pub sample: Option<SampleConfig>,
+}
+
+fn default_seed() -> u64 {
+    17
+}
+
+/// Where text comes from and how it is cut into tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A named corpus fetched by `scripts/fetch-data.sh` (`shakespeare`).
+    #[serde(default)]
+    pub corpus: Option<String>,
+    /// A user's UTF-8 text file, or a folder of `.txt` files (one document each).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// `char` or `word`.
+    #[serde(default)]
+    pub tokenizer: TokenizerKind,
+    /// Word level: tokens seen fewer times become `<unk>`.
+    #[serde(default = "one")]
+    pub min_freq: usize,
+    /// Word level: at most this many tokens in the vocabulary (specials included).
+    #[serde(default)]
+    pub max_vocab: Option<usize>,
+    /// Held-out fractions, by whole document.
+    #[serde(default)]
+    pub split: SplitConfig,
+    /// Use only the first this many characters of the training text (quick runs).
+    #[serde(default)]
+    pub max_train_chars: Option<usize>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Held-out fractions of the corpus.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitConfig {
+    /// Fraction of characters for validation.
+    #[serde(default = "five_percent")]
+    pub valid: f64,
+    /// Fraction of characters for the test set.
+    #[serde(default = "five_percent")]
+    pub test: f64,
+}
+
+fn five_percent() -> f64 {
+    0.05
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        Self {
+            valid: 0.05,
+            test: 0.05,
+        }
+    }
+}
+
+/// Recurrent cell names as written in configs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CellName {
+    /// Elman RNN (see `model.activation`).
+    Rnn,
+    /// LSTM (see `model.peephole`, `model.coupled`).
+    Lstm,
+    /// GRU.
+    Gru,
+}
+
+/// Non-linearity of the Elman RNN.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActivationName {
+    /// tanh.
+    #[default]
+    Tanh,
+    /// ReLU.
+    Relu,
+}
+
+/// The network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Embedding size.
+    #[serde(default = "default_embedding")]
+    pub embedding: usize,
+    /// Recurrent cell.
+    pub cell: CellName,
+    /// Elman RNN non-linearity.
+    #[serde(default)]
+    pub activation: ActivationName,
+    /// LSTM peephole connections.
+    #[serde(default)]
+    pub peephole: bool,
+    /// LSTM coupled input/forget gates (`f = 1 - i`).
+    #[serde(default)]
+    pub coupled: bool,
+    /// Hidden size per direction.
+    pub hidden: usize,
+    /// Stacked recurrent layers.
+    #[serde(default = "one")]
+    pub layers: usize,
+    /// Bidirectional encoder (not for language models, which must not see the future).
+    #[serde(default)]
+    pub bidirectional: bool,
+    /// Dropout on embeddings, between layers and before the output layer.
+    #[serde(default)]
+    pub dropout: f64,
+    /// Share the embedding and output weights (Press & Wolf 2017); needs `embedding == hidden`.
+    #[serde(default)]
+    pub tie_weights: bool,
+    /// LSTM forget-gate bias at initialisation.
+    #[serde(default = "one_f64")]
+    pub forget_bias: f64,
+}
+
+fn default_embedding() -> usize {
+    128
+}
+
+fn one_f64() -> f64 {
+    1.0
+}
+
+/// Optimizer names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerName {
+    /// Adam (Kingma & Ba), with PyTorch's epsilon 1e-8.
+    Adam,
+    /// Stochastic gradient descent, optionally with momentum.
+    Sgd,
+}
+
+/// The optimizer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerConfig {
+    /// `adam` or `sgd`.
+    #[serde(default = "adam")]
+    pub name: OptimizerName,
+    /// Peak learning rate.
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// L2 weight decay.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// SGD momentum (0 for none).
+    #[serde(default)]
+    pub momentum: f64,
+}
+
+fn adam() -> OptimizerName {
+    OptimizerName::Adam
+}
+
+fn default_lr() -> f64 {
+    2e-3
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            name: OptimizerName::Adam,
+            lr: default_lr(),
+            weight_decay: 0.0,
+            momentum: 0.0,
+        }
+    }
+}
+
+/// Learning-rate schedule names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleName {
+    /// The peak rate throughout (after warm-up).
+    #[default]
+    Constant,
+    /// Cosine decay from the peak to `min_lr` over the run.
+    Cosine,
+    /// Multiply by `gamma` every `step_size` steps.
+    Step,
+}
+
+/// The learning-rate schedule.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// `constant`, `cosine` or `step`.
+    #[serde(default)]
+    pub name: ScheduleName,
+    /// Linear warm-up from 0 over this many steps.
+    #[serde(default)]
+    pub warmup_steps: usize,
+    /// Cosine: the final rate.
+    #[serde(default)]
+    pub min_lr: f64,
+    /// Step: steps between decays.
+    #[serde(default)]
+    pub step_size: Option<usize>,
+    /// Step: decay factor.
+    #[serde(default)]
+    pub gamma: Option<f64>,
+}
+
+/// Early stopping on the validation loss.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStoppingConfig {
+    /// Evaluations without improvement before training stops.
+    pub patience: usize,
+}
+
+/// The training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Optimizer steps to run (exclusive with `epochs`).
+    #[serde(default)]
+    pub steps: Option<usize>,
+    /// Passes over the training data (exclusive with `steps`).
+    #[serde(default)]
+    pub epochs: Option<usize>,
+    /// Also stop after this many minutes of training.
+    #[serde(default)]
+    pub max_minutes: Option<f64>,
+    /// Sequences per batch (parallel streams for language models).
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Truncated-BPTT segment length.
+    #[serde(default = "default_bptt")]
+    pub bptt: usize,
+    /// The optimizer.
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    /// The learning-rate schedule.
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    /// Global gradient-norm clipping threshold.
+    #[serde(default)]
+    pub clip_norm: Option<f64>,
+    /// Steps between validations (and at the end).
+    #[serde(default = "default_eval_every")]
+    pub eval_every: usize,
+    /// Steps between checkpoints (and at each validation that improves, and at the end).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: usize,
+    /// Steps between progress lines when not on a terminal.
+    #[serde(default = "default_log_every")]
+    pub log_every: usize,
+    /// Early stopping.
+    #[serde(default)]
+    pub early_stopping: Option<EarlyStoppingConfig>,
+    /// Validate on at most this many target tokens (the full split when absent).
+    #[serde(default)]
+    pub max_eval_tokens: Option<usize>,
+}
+
+fn default_batch() -> usize {
+    32
+}
+fn default_bptt() -> usize {
+    64
+}
+fn default_eval_every() -> usize {
+    500
+}
+fn default_checkpoint_every() -> usize {
+    1000
+}
+fn default_log_every() -> usize {
+    50
+}
+
+/// Text generated at the end of training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleConfig {
+    /// Text the sample continues.
+    #[serde(default)]
+    pub prompt: String,
+    /// Tokens to generate.
+    #[serde(default = "default_sample_len")]
+    pub length: usize,
+    /// Softmax temperature.
+    #[serde(default = "one_f64")]
+    pub temperature: f64,
+    /// Sample only among the `top_k` most likely tokens.
+    #[serde(default)]
+    pub top_k: Option<usize>,
+}
+
+fn default_sample_len() -> usize {
+    300
+}
+
+impl ExperimentConfig {
+    /// Checks what the types alone cannot: exclusive or dependent keys, ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        let d = &self.data;
+        match (&d.corpus, &d.path) {
+            (None, None) => {
+                return Err(
+                    "data: give `corpus` (a named corpus) or `path` (your text file or folder)"
+                        .into(),
+                );
+            }
+            (Some(_), Some(_)) => {
+                return Err("data: give either `corpus` or `path`, not both".into());
+            }
+            _ => {}
+        }
+        if !(0.0..0.5).contains(&d.split.valid) || !(0.0..0.5).contains(&d.split.test) {
+            return Err("data.split: `valid` and `test` must be fractions in [0, 0.5)".into());
+        }
+        let m = &self.model;
+        if m.hidden == 0 || m.embedding == 0 || m.layers == 0 {
+            return Err("model: `hidden`, `embedding` and `layers` must be positive".into());
+        }
+        if m.cell != CellName::Lstm && (m.peephole || m.coupled) {
+            return Err(format!(
+                "model: `peephole` and `coupled` apply to `cell: lstm` only, not `{:?}`",
+                m.cell
+            )
+            .to_lowercase());
+        }
+        if m.cell != CellName::Rnn && m.activation != ActivationName::Tanh {
+            return Err("model: `activation` applies to `cell: rnn` only".into());
+        }
+        if !(0.0..1.0).contains(&m.dropout) {
+            return Err("model.dropout must be in [0, 1)".into());
+        }
+        if m.tie_weights && m.embedding != m.hidden {
+            return Err(format!(
+                "model.tie_weights needs `embedding` ({}) equal to `hidden` ({})",
+                m.embedding, m.hidden
+            ));
+        }
+        if self.task == TaskName::Lm && m.bidirectional {
+            return Err(
+                "model.bidirectional: a language model must not see the future; set it to false"
+                    .into(),
+            );
+        }
+        let t = &self.train;
+        match (t.steps, t.epochs) {
+            (None, None) => return Err("train: give `steps` or `epochs`".into()),
+            (Some(_), Some(_)) => {
+                return Err("train: give either `steps` or `epochs`, not both".into());
+            }
+            _ => {}
+        }
+        if t.batch_size == 0
+            || t.bptt == 0
+            || t.eval_every == 0
+            || t.checkpoint_every == 0
+            || t.log_every == 0
+        {
+            return Err("train: `batch_size`, `bptt`, `eval_every`, `checkpoint_every` and `log_every` must be positive".into());
+        }
+        if t.optimizer.lr.is_nan() || t.optimizer.lr <= 0.0 {
+            return Err("train.optimizer.lr must be positive".into());
+        }
+        if t.schedule.name == ScheduleName::Step && t.schedule.step_size.is_none() {
+            return Err("train.schedule: `name: step` needs `step_size`".into());
+        }
+        if let Some(c) = t.clip_norm
+            && (c.is_nan() || c <= 0.0)
+        {
+            return Err("train.clip_norm must be positive".into());
+        }
+        Ok(())
+    }
+}
