@@ -1,0 +1,337 @@
+//! Checkpoints that survive crashes: each is a folder `checkpoints/step-NNNNNNNN/` holding
+//! `model.safetensors` (the weights, readable by any safetensors tool), `optimizer.bpk` (Burn's
+//! burnpack record of the optimizer state) and `state.json` (the loop position). A checkpoint is
+//! written into a hidden temporary folder and renamed into place only when complete, then the
+//! `latest` pointer is replaced atomically, so a crash at any moment leaves the previous
+//! checkpoint as the newest.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::ModuleOptimizer;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::Tensor;
+use rnnzoo_models::weights::write_atomic;
+use serde::{Deserialize, Serialize};
+
+/// Where a training loop stands; saved with every checkpoint so `--resume` continues exactly.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Current epoch (passes over the training data started).
+    pub epoch: usize,
+    /// Position in the epoch's data (segment or batch index of the next step).
+    pub position: usize,
+    /// Best validation loss so far.
+    pub best_valid: Option<f64>,
+    /// Evaluations since the best one (early stopping).
+    pub evals_since_best: usize,
+    /// Training seconds so far.
+    pub elapsed_s: f64,
+    /// Target tokens trained on so far.
+    pub tokens: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    #[serde(flatten)]
+    state: LoopState,
+    /// Parameter ids in module traversal order: the optimizer state is keyed by them, and
+    /// safetensors does not keep them.
+    param_ids: Vec<u64>,
+}
+
+/// Errors saving or loading a checkpoint, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// File system error.
+    #[error("{path}: {message}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// The checkpoint does not fit the model.
+    #[error("{path}: {message}")]
+    Mismatch {
+        /// The checkpoint.
+        path: PathBuf,
+        /// How it differs.
+        message: String,
+    },
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> CheckpointError + '_ {
+    move |e| CheckpointError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+struct CollectIds(Vec<u64>);
+
+impl ModuleVisitor for CollectIds {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(param.id.val());
+    }
+}
+
+struct RestoreIds {
+    ids: std::vec::IntoIter<u64>,
+    missing: bool,
+}
+
+impl ModuleMapper for RestoreIds {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        match self.ids.next() {
+            Some(id) => {
+                let (_, value, mapper) = param.consume();
+                Param::from_mapped_value(ParamId::from(id), value, mapper)
+            }
+            None => {
+                self.missing = true;
+                param
+            }
+        }
+    }
+}
+
+/// Saving, finding and loading checkpoints under one run's `checkpoints/` folder.
+pub struct Checkpoint;
+
+impl Checkpoint {
+    /// Writes a checkpoint for `state.step`, with any `extras` (file name, bytes) a task needs to
+    /// resume exactly, points `latest` at it, marks it `best` when asked, and removes older
+    /// checkpoints beyond the newest `keep` (never the best).
+    pub fn save<M: Module>(
+        root: &Path,
+        model: &M,
+        optim: &ModuleOptimizer,
+        state: &LoopState,
+        is_best: bool,
+        keep: usize,
+        extras: &[(&str, Vec<u8>)],
+    ) -> Result<PathBuf, CheckpointError> {
+        std::fs::create_dir_all(root).map_err(io_err(root))?;
+        let name = format!("step-{:08}", state.step);
+        let tmp = root.join(format!(".tmp-{name}"));
+        let dest = root.join(&name);
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+
+        let weights = tmp.join("model.safetensors");
+        let mut store = SafetensorsStore::from_file(&weights);
+        model
+            .save_into(&mut store)
+            .map_err(|e| CheckpointError::Io {
+                path: weights.clone(),
+                message: e.to_string(),
+            })?;
+        let optimizer = tmp.join("optimizer.bpk");
+        optim.save(&optimizer).map_err(|e| CheckpointError::Io {
+            path: optimizer.clone(),
+            message: e.to_string(),
+        })?;
+        let mut ids = CollectIds(Vec::new());
+        model.visit(&mut ids);
+        let state_file = StateFile {
+            state: state.clone(),
+            param_ids: ids.0,
+        };
+        let json = serde_json::to_vec_pretty(&state_file).expect("state serialises");
+        write_atomic(&tmp.join("state.json"), &json).map_err(io_err(&tmp))?;
+        for (name, bytes) in extras {
+            std::fs::write(tmp.join(name), bytes).map_err(io_err(&tmp))?;
+        }
+
+        if dest.exists() {
+            std::fs::remove_dir_all(&dest).map_err(io_err(&dest))?;
+        }
+        std::fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+        write_atomic(&root.join("latest"), name.as_bytes()).map_err(io_err(root))?;
+        if is_best {
+            write_atomic(&root.join("best"), name.as_bytes()).map_err(io_err(root))?;
+        }
+        Self::prune(root, keep)?;
+        Ok(dest)
+    }
+
+    fn pointer(root: &Path, which: &str) -> Option<PathBuf> {
+        let name = std::fs::read_to_string(root.join(which)).ok()?;
+        let path = root.join(name.trim());
+        path.join("state.json").is_file().then_some(path)
+    }
+
+    /// The newest complete checkpoint, if any.
+    pub fn latest(root: &Path) -> Option<PathBuf> {
+        Self::pointer(root, "latest")
+    }
+
+    /// The checkpoint with the best validation loss, if any.
+    pub fn best(root: &Path) -> Option<PathBuf> {
+        Self::pointer(root, "best")
+    }
+
+    fn prune(root: &Path, keep: usize) -> Result<(), CheckpointError> {
+        let best = Self::best(root);
+        let mut all: Vec<PathBuf> = std::fs::read_dir(root)
+            .map_err(io_err(root))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_dir()
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
+            })
+            .collect();
+        all.sort();
+        let excess = all.len().saturating_sub(keep.max(1));
+        for old in all.into_iter().take(excess) {
+            if Some(&old) != best.as_ref() {
+                std::fs::remove_dir_all(&old).map_err(io_err(&old))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An extra file saved with a checkpoint, if present.
+    pub fn read_extra(path: &Path, name: &str) -> Option<Vec<u8>> {
+        std::fs::read(path.join(name)).ok()
+    }
+
+    /// Loads only the weights of a checkpoint into `model` (same architecture).
+    pub fn load_model<M: Module>(path: &Path, mut model: M) -> Result<M, CheckpointError> {
+        let weights = path.join("model.safetensors");
+        if !weights.is_file() {
+            return Err(CheckpointError::Io {
+                path: weights,
+                message: "missing: not a complete checkpoint".into(),
+            });
+        }
+        let mut store = SafetensorsStore::from_file(&weights);
+        let result = model
+            .load_from(&mut store)
+            .map_err(|e| CheckpointError::Mismatch {
+                path: weights.clone(),
+                message: e.to_string(),
+            })?;
+        if !result.errors.is_empty() || !result.missing.is_empty() {
+            return Err(CheckpointError::Mismatch {
+                path: weights,
+                message: format!(
+                    "does not fit the model (missing: {:?}; errors: {:?})",
+                    result.missing, result.errors
+                ),
+            });
+        }
+        Ok(model)
+    }
+
+    /// Loads a checkpoint for resuming: weights (with their original parameter ids), optimizer
+    /// state and loop state.
+    pub fn load<M: Module>(
+        path: &Path,
+        model: M,
+        optim: ModuleOptimizer,
+    ) -> Result<(M, ModuleOptimizer, LoopState), CheckpointError> {
+        let state_path = path.join("state.json");
+        let text = std::fs::read_to_string(&state_path).map_err(io_err(&state_path))?;
+        let file: StateFile =
+            serde_json::from_str(&text).map_err(|e| CheckpointError::Mismatch {
+                path: state_path.clone(),
+                message: e.to_string(),
+            })?;
+        let model = Self::load_model(path, model)?;
+        let mut restore = RestoreIds {
+            ids: file.param_ids.into_iter(),
+            missing: false,
+        };
+        let model = model.map(&mut restore);
+        if restore.missing || restore.ids.next().is_some() {
+            return Err(CheckpointError::Mismatch {
+                path: state_path,
+                message: "parameter count differs from the model".into(),
+            });
+        }
+        let optimizer = path.join("optimizer.bpk");
+        let optim = optim.load(&optimizer).map_err(|e| CheckpointError::Io {
+            path: optimizer,
+            message: e.to_string(),
+        })?;
+        Ok((model, optim, file.state))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::optim::{AdamConfig, GradientsParams};
+    use burn::tensor::{Device, Distribution};
+
+    fn step(model: Linear, optim: &mut ModuleOptimizer, x: &Tensor<2>) -> Linear {
+        let grads = GradientsParams::from_grads(
+            model.forward(x.clone()).powf_scalar(2.0).sum().backward(),
+            &model,
+        );
+        optim.step(1e-2, model, grads)
+    }
+
+    #[test]
+    fn resume_continues_exactly_and_half_written_checkpoints_are_ignored() {
+        let root = std::env::temp_dir().join(format!("rnnzoo-ckpt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dev = Device::flex().autodiff();
+        dev.seed(1);
+        let x = Tensor::<2>::random([4, 3], Distribution::Default, &dev);
+        let mut model = LinearConfig::new(3, 2).init(&dev);
+        let mut optim = AdamConfig::new().init();
+        for _ in 0..3 {
+            model = step(model, &mut optim, &x);
+        }
+        let state = LoopState {
+            step: 3,
+            ..Default::default()
+        };
+        Checkpoint::save(
+            &root,
+            &model,
+            &optim,
+            &state,
+            true,
+            2,
+            &[("extra.bin", vec![7, 8])],
+        )
+        .unwrap();
+        // The original run goes on two more steps.
+        let mut a = model.clone();
+        for _ in 0..2 {
+            a = step(a, &mut optim, &x);
+        }
+        // A crash while writing the next checkpoint leaves only a temporary folder behind.
+        std::fs::create_dir_all(root.join(".tmp-step-00000005")).unwrap();
+        let latest = Checkpoint::latest(&root).unwrap();
+        assert!(latest.ends_with("step-00000003"));
+        assert_eq!(
+            Checkpoint::read_extra(&latest, "extra.bin"),
+            Some(vec![7, 8])
+        );
+        // A fresh process resumes: new parameter ids, empty optimizer, then loaded.
+        let fresh = LinearConfig::new(3, 2).init(&dev);
+        let (mut b, mut optim_b, loaded) =
+            Checkpoint::load(&latest, fresh, AdamConfig::new().init()).unwrap();
+        assert_eq!(loaded, state);
+        for _ in 0..2 {
+            b = step(b, &mut optim_b, &x);
+        }
+        assert_eq!(
+            a.weight.val().into_data(),
+            b.weight.val().into_data(),
+            "bit-identical continuation"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,19 @@
+//! Training support shared by every rnnzoo task, with no task knowledge: the optimizer and the
+//! learning-rate schedule built from config, run directories, atomic checkpoints (model,
+//! optimizer and loop state), the `metrics.csv` log, the progress display and the
+//! learning-curve plot. The training loops themselves live in the task crates, in plain sight.
+
+pub mod checkpoint;
+pub mod device;
+pub mod metrics;
+pub mod model;
+pub mod optim;
+pub mod plot;
+pub mod progress;
+pub mod rundir;
+pub mod schedule;
+
+pub use checkpoint::{Checkpoint, CheckpointError, LoopState};
+pub use metrics::{MetricsLog, MetricsRow};
+pub use progress::Progress;
+pub use rundir::RunDir;

@@ -1,0 +1,109 @@
+//! Learning-curve plots (SVG) from `metrics.csv` rows.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::metrics::MetricsRow;
+
+/// A named curve of (step, value) points.
+pub struct Curve {
+    /// Legend label.
+    pub label: String,
+    /// Points.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The training and validation loss curves of one run.
+pub fn loss_curves(rows: &[MetricsRow]) -> Vec<Curve> {
+    let pick = |label: &str, f: fn(&MetricsRow) -> Option<f64>| Curve {
+        label: label.into(),
+        points: rows
+            .iter()
+            .filter_map(|r| f(r).map(|v| (r.step as f64, v)))
+            .collect(),
+    };
+    vec![
+        pick("train loss", |r| r.train_loss),
+        pick("valid loss", |r| r.valid_loss),
+    ]
+}
+
+/// Draws curves on one chart into an SVG file.
+pub fn draw(path: &Path, title: &str, y_label: &str, curves: &[Curve]) -> Result<(), String> {
+    let points = curves.iter().flat_map(|c| c.points.iter());
+    let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, y) in points {
+        x_max = x_max.max(x);
+        if y.is_finite() {
+            y_min = y_min.min(y);
+            y_max = y_max.max(y);
+        }
+    }
+    if !y_min.is_finite() {
+        (y_min, y_max) = (0.0, 1.0);
+    }
+    let pad = ((y_max - y_min) * 0.05).max(1e-3);
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x_max, (y_min - pad)..(y_max + pad))
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc(y_label)
+        .draw()
+        .map_err(|e| err(&e))?;
+    for (i, curve) in curves.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                curve.points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| err(&e))?
+            .label(curve.label.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_an_svg_with_both_curves() {
+        let rows: Vec<MetricsRow> = (1..=5)
+            .map(|s| MetricsRow {
+                step: s * 10,
+                train_loss: Some(3.0 / s as f64),
+                valid_loss: (s % 2 == 0).then_some(3.5 / s as f64),
+                ..Default::default()
+            })
+            .collect();
+        let path = std::env::temp_dir().join(format!("rnnzoo-plot-{}.svg", std::process::id()));
+        draw(&path, "run", "loss (nats/token)", &loss_curves(&rows)).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("train loss") && svg.contains("valid loss")
+        );
+        assert!(svg.matches("<polyline").count() >= 2, "one line per curve");
+        std::fs::remove_file(path).unwrap();
+    }
+}

@@ -1,0 +1,101 @@
+//! Run directories: `runs/<name>/<timestamp>/`.
+
+use std::path::{Path, PathBuf};
+
+/// One run's folder and the files in it.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    /// The folder.
+    pub path: PathBuf,
+}
+
+/// `YYYY-MM-DDTHH-MM-SS` in UTC for a Unix time (civil-from-days, Howard Hinnant's algorithm).
+pub fn timestamp(unix_seconds: u64) -> String {
+    let days = (unix_seconds / 86_400) as i64;
+    let secs = unix_seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+impl RunDir {
+    /// Creates `root/<name>/<timestamp>/` (with a numeric suffix if that exists already).
+    pub fn create(root: &Path, name: &str) -> std::io::Result<Self> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let base = root.join(name).join(timestamp(now));
+        let mut path = base.clone();
+        let mut n = 1;
+        while path.exists() {
+            n += 1;
+            path = PathBuf::from(format!("{}-{n}", base.display()));
+        }
+        std::fs::create_dir_all(&path)?;
+        Ok(Self { path })
+    }
+
+    /// An existing run folder.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        if !path.join("config.yaml").is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{}: not a run directory (no config.yaml)", path.display()),
+            ));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The resolved configuration.
+    pub fn config(&self) -> PathBuf {
+        self.path.join("config.yaml")
+    }
+    /// The vocabulary.
+    pub fn vocab(&self) -> PathBuf {
+        self.path.join("vocab.json")
+    }
+    /// The checkpoints folder.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.path.join("checkpoints")
+    }
+    /// The metrics log.
+    pub fn metrics(&self) -> PathBuf {
+        self.path.join("metrics.csv")
+    }
+    /// The learning-curve plot.
+    pub fn plot(&self) -> PathBuf {
+        self.path.join("learning-curve.svg")
+    }
+    /// Final metrics.
+    pub fn summary(&self) -> PathBuf {
+        self.path.join("summary.json")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(super::timestamp(0), "1970-01-01T00-00-00");
+        assert_eq!(
+            super::timestamp(1_795_392_000 + 3661),
+            "2026-11-23T01-01-01"
+        );
+        assert_eq!(super::timestamp(951_782_400), "2000-02-29T00-00-00");
+    }
+}
