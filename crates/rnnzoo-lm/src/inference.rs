@@ -1,0 +1,234 @@
+//! Using a trained language model: evaluation (loss and perplexity), sentence scoring and text
+//! generation. Everything here runs without autodiff.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rnnzoo_config::ExperimentConfig;
+use rnnzoo_data::{BpttBatches, Vocab};
+use rnnzoo_models::RecurrentState;
+use rnnzoo_train::checkpoint::Checkpoint;
+use rnnzoo_train::rundir::RunDir;
+use serde::Serialize;
+
+use crate::LmError;
+use crate::model::LanguageModel;
+use crate::training::segment_tensors;
+
+/// Loss and perplexity of a model on a token stream.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Evaluation {
+    /// Mean negative log-likelihood per target token (nats).
+    pub loss: f64,
+    /// `exp(loss)`.
+    pub perplexity: f64,
+    /// Target tokens scored.
+    pub tokens: usize,
+}
+
+/// Sum of `-log p(target)` over a batch: logits `[B, T, V]`, targets `[B, T]`.
+fn nll_sum(logits: Tensor<3>, targets: Tensor<2, Int>) -> f64 {
+    let logp = log_softmax(logits, 2);
+    let picked = logp.gather(2, targets.unsqueeze_dim::<3>(2));
+    -(picked.sum().into_scalar::<f32>() as f64)
+}
+
+/// Evaluates on `tokens` laid out as `batch` streams, carrying the state through `bptt`-step
+/// segments exactly as in training.
+pub fn evaluate(model: &LanguageModel, tokens: &[usize], batch: usize, bptt: usize) -> Evaluation {
+    let batch = batch.min(tokens.len() / 2).max(1);
+    let batches = BpttBatches::new(tokens, batch, bptt);
+    let device = model.embedding.weight.device();
+    let mut state: Option<RecurrentState> = None;
+    let mut total = 0.0;
+    for i in 0..batches.num_segments() {
+        let (inputs, targets) = segment_tensors(&batches.segment(i), &device);
+        let (logits, next) = model.forward(inputs, state);
+        total += nll_sum(logits, targets);
+        state = Some(next);
+    }
+    let n = batches.num_targets();
+    let loss = total / n as f64;
+    Evaluation {
+        loss,
+        perplexity: loss.exp(),
+        tokens: n,
+    }
+}
+
+/// How likely a text is under the model.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SentenceScore {
+    /// The text.
+    pub text: String,
+    /// Tokens scored.
+    pub tokens: usize,
+    /// `Σ log p(token | preceding tokens)`, natural log.
+    pub log_prob: f64,
+    /// `log_prob / tokens`.
+    pub mean_log_prob: f64,
+    /// `exp(-mean_log_prob)`.
+    pub perplexity: f64,
+}
+
+/// Scores a text: every token conditioned on those before it, the first on a line boundary
+/// (`\n` for characters, `<eos>` for words; word texts also score their closing `<eos>`).
+pub fn score(model: &LanguageModel, vocab: &Vocab, text: &str) -> SentenceScore {
+    let mut ids = vec![vocab.boundary_id()];
+    ids.extend(vocab.encode(text));
+    let n = ids.len() - 1;
+    if n == 0 {
+        return SentenceScore {
+            text: text.into(),
+            tokens: 0,
+            log_prob: 0.0,
+            mean_log_prob: 0.0,
+            perplexity: 1.0,
+        };
+    }
+    let device = model.embedding.weight.device();
+    let to_tensor = |v: &[usize]| {
+        Tensor::<2, Int>::from_data(
+            TensorData::new(
+                v.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                [1, v.len()],
+            ),
+            &device,
+        )
+    };
+    let (logits, _) = model.forward(to_tensor(&ids[..n]), None);
+    let log_prob = -nll_sum(logits, to_tensor(&ids[1..]));
+    let mean = log_prob / n as f64;
+    SentenceScore {
+        text: text.into(),
+        tokens: n,
+        log_prob,
+        mean_log_prob: mean,
+        perplexity: (-mean).exp(),
+    }
+}
+
+/// Options of text generation.
+#[derive(Clone, Debug)]
+pub struct SampleOptions {
+    /// Text to continue (a line boundary when empty).
+    pub prompt: String,
+    /// Tokens to generate.
+    pub length: usize,
+    /// Softmax temperature (lower is more conservative).
+    pub temperature: f64,
+    /// Sample among the `k` most likely tokens only.
+    pub top_k: Option<usize>,
+    /// Seed of the sampler.
+    pub seed: u64,
+}
+
+/// SplitMix64: a small seeded generator, so samples are reproducible from `--seed`.
+struct Sampler(u64);
+
+impl Sampler {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Draws an index from logits with temperature and top-k; `<unk>` (0) is never drawn.
+    fn draw(&mut self, logits: &[f32], temperature: f64, top_k: Option<usize>) -> usize {
+        let mut order: Vec<usize> = (1..logits.len()).collect();
+        order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+        if let Some(k) = top_k {
+            order.truncate(k.max(1));
+        }
+        let t = temperature.max(1e-6);
+        let max = logits[order[0]] as f64;
+        let weights: Vec<f64> = order
+            .iter()
+            .map(|&i| ((logits[i] as f64 - max) / t).exp())
+            .collect();
+        let mut r = self.uniform() * weights.iter().sum::<f64>();
+        for (&i, w) in order.iter().zip(&weights) {
+            r -= w;
+            if r <= 0.0 {
+                return i;
+            }
+        }
+        order[order.len() - 1]
+    }
+}
+
+/// Generates `length` tokens after the prompt and returns prompt and continuation as text.
+pub fn generate(model: &LanguageModel, vocab: &Vocab, options: &SampleOptions) -> String {
+    let device = model.embedding.weight.device();
+    let mut ids = vocab.encode(&options.prompt);
+    if vocab.kind == rnnzoo_data::TokenizerKind::Word && !options.prompt.ends_with('\n') {
+        ids.pop(); // the prompt's line goes on: drop its closing <eos>
+    }
+    let context = if ids.is_empty() {
+        vec![vocab.boundary_id()]
+    } else {
+        ids.clone()
+    };
+    let mut sampler = Sampler(options.seed ^ 0x5EED);
+    let to_tensor = |v: &[usize]| {
+        Tensor::<2, Int>::from_data(
+            TensorData::new(
+                v.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                [1, v.len()],
+            ),
+            &device,
+        )
+    };
+    let (mut logits, mut state) = model.forward(to_tensor(&context), None);
+    let mut out = ids;
+    for _ in 0..options.length {
+        let steps = logits.dims()[1];
+        let last: Vec<f32> = logits
+            .slice_dim(1, steps - 1..steps)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .expect("f32 logits");
+        let next = sampler.draw(&last, options.temperature, options.top_k);
+        out.push(next);
+        (logits, state) = model.forward(to_tensor(&[next]), Some(state));
+    }
+    vocab.decode(&out)
+}
+
+/// A trained run, loaded for inference.
+pub struct TrainedRun {
+    /// Its resolved config.
+    pub config: ExperimentConfig,
+    /// Its vocabulary.
+    pub vocab: Vocab,
+    /// The model of its best checkpoint (latest when it never validated).
+    pub model: LanguageModel,
+    /// The checkpoint the weights come from.
+    pub checkpoint: PathBuf,
+}
+
+/// Loads a run directory: config, vocabulary and best (else latest) checkpoint.
+pub fn load_run(path: &Path, device: &Device) -> Result<TrainedRun, LmError> {
+    let run = RunDir::open(path).map_err(|e| LmError::Other(e.to_string()))?;
+    let config = rnnzoo_config::load(&run.config(), &[])?;
+    let vocab = Vocab::load(&run.vocab()).map_err(LmError::Other)?;
+    let checkpoint = Checkpoint::best(&run.checkpoints())
+        .or_else(|| Checkpoint::latest(&run.checkpoints()))
+        .ok_or_else(|| {
+            LmError::Other(format!("{}: the run has no checkpoint yet", path.display()))
+        })?;
+    let model = Checkpoint::load_model(
+        &checkpoint,
+        LanguageModel::new(&config.model, vocab.len(), device),
+    )?;
+    Ok(TrainedRun {
+        config,
+        vocab,
+        model,
+        checkpoint,
+    })
+}
