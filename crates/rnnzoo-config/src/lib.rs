@@ -264,3 +264,28 @@ mod tests {
         assert_eq!(c, again);
     }
 }
+
+#[cfg(test)]
+mod shipped {
+    fn yaml_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                yaml_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_shipped_config_is_valid() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut files = Vec::new();
+        yaml_files(&root, &mut files);
+        assert!(files.len() >= 9, "configs found: {files:?}");
+        for f in files {
+            super::load(&f, &[]).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
