@@ -1,0 +1,461 @@
+//! Speed benchmark configs mirroring `torch_rnn_bench.py` (read its docstring for the exact
+//! definitions):
+//!
+//! | key | name | what one step is |
+//! |---|---|---|
+//! | a | `lstm_lm_train` | word LM Emb(10000,256) -> 2x LSTM(256) -> Linear(256,10000), CE, backward, clip 0.25, Adam; B32 T35 |
+//! | b | `gru_lm_train` | the same with GRU |
+//! | c | `bilstm_cls_train` | Emb(20000,128) -> BiLSTM(128) -> mean over time -> Linear(256,2), CE, backward, Adam; B64 T128 |
+//! | d | `lstm_layer_fwd_bwd` | LSTM(512,512) on [32,100,512] (input requires grad), forward + backward of `out.sum()` |
+//! | e | `char_gen_infer` | Emb(96,128) -> 2x LSTM(512) -> Linear(512,96), batch 1, sampling 1000 chars one step at a time |
+//! | f | `seq2seq_train` | GRU encoder-decoder (Emb 8000x256, GRU 256), teacher forcing, B32, 20 -> 20, CE, backward, Adam |
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use rnnzoo_models::{CellKind, Recurrent, RecurrentConfig, RecurrentState, clip_grad_norm};
+use serde::Serialize;
+
+/// The config keys, in order.
+pub const KEYS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
+
+/// One config's result, with the reference script's JSON keys.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchResult {
+    /// Config key (`a`..`f`).
+    pub key: String,
+    /// Config name, as the reference script names it.
+    pub name: String,
+    /// Median over rounds of the per-round median step time.
+    pub ms_per_step: f64,
+    /// Tokens one step processes.
+    pub tokens_per_step: usize,
+    /// `tokens_per_step / step time`.
+    pub tokens_per_s: f64,
+    /// Approximate floating-point work of one step (the reference script's formula).
+    pub approx_gflop_per_step: f64,
+    /// `approx_gflop_per_step / step time`.
+    pub achieved_gflops: f64,
+    /// Per-round medians.
+    pub ms_round_medians: Vec<f64>,
+    /// Scalar parameters of the model.
+    pub params: usize,
+}
+
+/// Deterministic token ids (SplitMix64), a pool of batches as the reference uses.
+fn token_pool(seed: u64, count: usize, len: usize, vocab: usize) -> Vec<Vec<i64>> {
+    let mut state = seed;
+    (0..count)
+        .map(|_| {
+            (0..len)
+                .map(|_| {
+                    state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                    let mut z = state;
+                    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                    ((z ^ (z >> 31)) % vocab as u64) as i64
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn ints(values: &[i64], shape: [usize; 2], device: &Device) -> Tensor<2, Int> {
+    Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
+}
+
+fn lm_flops_per_token(gates: usize, emb: usize, hidden: usize, layers: usize, vocab: usize) -> f64 {
+    let mut f = 0;
+    for l in 0..layers {
+        let input = if l == 0 { emb } else { hidden };
+        f += 2 * gates * hidden * (input + hidden);
+    }
+    (f + 2 * hidden * vocab) as f64
+}
+
+/// Embedding -> recurrent stack -> linear head: the word LM, char LM and classifier bodies.
+#[derive(Module, Debug)]
+struct SeqModel {
+    embedding: Embedding,
+    rnn: Recurrent,
+    head: Linear,
+}
+
+impl SeqModel {
+    fn new(vocab: usize, emb: usize, rnn: RecurrentConfig, out: usize, device: &Device) -> Self {
+        let rnn = rnn.init(device);
+        let head = LinearConfig::new(rnn.output_size(), out).init(device);
+        Self {
+            embedding: EmbeddingConfig::new(vocab, emb).init(device),
+            rnn,
+            head,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+struct Seq2Seq {
+    src_embedding: Embedding,
+    encoder: Recurrent,
+    tgt_embedding: Embedding,
+    decoder: Recurrent,
+    head: Linear,
+}
+
+/// A timed step and what it counts.
+struct Config {
+    name: &'static str,
+    warmup: usize,
+    iters: usize,
+    tokens_per_step: usize,
+    flops_per_step: f64,
+    params: usize,
+    step: Box<dyn FnMut()>,
+}
+
+fn adam() -> ModuleOptimizer {
+    // torch.optim.Adam defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8.
+    AdamConfig::new().with_epsilon(1e-8).init()
+}
+
+fn lm_train(cell: CellKind, name: &'static str, device: &Device) -> Config {
+    let (v, e, h, l, b, t) = (10_000, 256, 256, 2, 32, 35);
+    let data = token_pool(1, 4, b * (t + 1), v);
+    let mut model = Some(SeqModel::new(
+        v,
+        e,
+        RecurrentConfig::new(cell, e, h).with_num_layers(l),
+        v,
+        device,
+    ));
+    let params = model.as_ref().map_or(0, Module::num_params);
+    let mut optim = adam();
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let device = device.clone();
+    let mut it = 0;
+    let step = move || {
+        let batch = &data[it % data.len()];
+        it += 1;
+        let tokens = ints(batch, [b, t + 1], &device);
+        let x = tokens.clone().narrow(1, 0, t);
+        let y = tokens.narrow(1, 1, t);
+        let m = model.take().expect("model");
+        let (hidden, _) = m.rnn.forward(m.embedding.forward(x), None, None);
+        let logits = m.head.forward(hidden).reshape([b * t, v]);
+        let loss = loss_fn.forward(logits, y.reshape([b * t]));
+        let _ = loss.clone().into_scalar::<f32>();
+        let mut grads = GradientsParams::from_grads(loss.backward(), &m);
+        clip_grad_norm(&m, &mut grads, 0.25);
+        model = Some(optim.step(1e-3, m, grads));
+    };
+    let gates = cell.num_gates();
+    Config {
+        name,
+        warmup: 3,
+        iters: 15,
+        tokens_per_step: b * t,
+        flops_per_step: 3.0 * lm_flops_per_token(gates, e, h, l, v) * (b * t) as f64,
+        params,
+        step: Box::new(step),
+    }
+}
+
+fn bilstm_cls_train(device: &Device) -> Config {
+    let (v, e, h, b, t, c) = (20_000, 128, 128, 64, 128, 2);
+    let xs = token_pool(2, 4, b * t, v);
+    let ys = token_pool(3, 4, b, c);
+    let config = RecurrentConfig::new(CellKind::LSTM, e, h).with_bidirectional(true);
+    let mut model = Some(SeqModel::new(v, e, config, c, device));
+    let params = model.as_ref().map_or(0, Module::num_params);
+    let mut optim = adam();
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let device = device.clone();
+    let mut it = 0;
+    let step = move || {
+        let i = it % xs.len();
+        it += 1;
+        let m = model.take().expect("model");
+        let (hidden, _) = m.rnn.forward(
+            m.embedding.forward(ints(&xs[i], [b, t], &device)),
+            None,
+            None,
+        );
+        let pooled = hidden.mean_dim(1).squeeze_dim::<2>(1);
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(ys[i].clone(), [b]), &device);
+        let loss = loss_fn.forward(m.head.forward(pooled), labels);
+        let _ = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        model = Some(optim.step(1e-3, m, grads));
+    };
+    Config {
+        name: "bilstm_cls_train",
+        warmup: 3,
+        iters: 15,
+        tokens_per_step: b * t,
+        flops_per_step: 3.0 * (2 * 2 * 4 * h * (e + h)) as f64 * (b * t) as f64,
+        params,
+        step: Box::new(step),
+    }
+}
+
+fn lstm_layer_fwd_bwd(device: &Device) -> Config {
+    let (i, h, b, t) = (512, 512, 32, 100);
+    device.seed(3);
+    let x = Tensor::<3>::random([b, t, i], Distribution::Normal(0.0, 1.0), device).require_grad();
+    let layer = RecurrentConfig::new(CellKind::LSTM, i, h).init(device);
+    let params = layer.num_params();
+    let step = move || {
+        let (out, _) = layer.forward(x.clone(), None, None);
+        let grads = out.sum().backward();
+        let _ = x.grad(&grads).expect("input gradient").into_data();
+    };
+    Config {
+        name: "lstm_layer_fwd_bwd",
+        warmup: 3,
+        iters: 15,
+        tokens_per_step: b * t,
+        flops_per_step: (3 * 2 * 4 * h * (i + h) * b * t) as f64,
+        params,
+        step: Box::new(step),
+    }
+}
+
+fn char_gen_infer(device: &Device) -> Config {
+    let (v, e, h, l, n) = (96, 128, 512, 2, 1000);
+    let config = RecurrentConfig::new(CellKind::LSTM, e, h).with_num_layers(l);
+    let model = SeqModel::new(v, e, config, v, device);
+    let params = model.num_params();
+    let device = device.clone();
+    let mut rng = 5u64;
+    let step = move || {
+        let mut token = 0i64;
+        let mut state: Option<RecurrentState> = None;
+        for _ in 0..n {
+            let x = ints(&[token], [1, 1], &device);
+            let (hidden, next) = model.rnn.forward(model.embedding.forward(x), state, None);
+            state = Some(next);
+            let probs: Vec<f32> = softmax(model.head.forward(hidden).reshape([1, v]), 1)
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec()
+                .expect("f32 probabilities");
+            rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            let mut r = ((z ^ (z >> 31)) >> 11) as f32 / (1u64 << 53) as f32;
+            token = (v - 1) as i64;
+            for (k, p) in probs.iter().enumerate() {
+                r -= p;
+                if r <= 0.0 {
+                    token = k as i64;
+                    break;
+                }
+            }
+        }
+    };
+    Config {
+        name: "char_gen_infer",
+        warmup: 1,
+        iters: 5,
+        tokens_per_step: n,
+        flops_per_step: lm_flops_per_token(4, e, h, l, v) * n as f64,
+        params,
+        step: Box::new(step),
+    }
+}
+
+fn seq2seq_train(device: &Device) -> Config {
+    let (sv, tv, e, h, b, s, t) = (8000, 8000, 256, 256, 32, 20, 20);
+    let srcs = token_pool(6, 4, b * s, sv);
+    let tgts = token_pool(7, 4, b * t, tv);
+    let gru = |input| RecurrentConfig::new(CellKind::Gru, input, h).init(device);
+    let mut model = Some(Seq2Seq {
+        src_embedding: EmbeddingConfig::new(sv, e).init(device),
+        encoder: gru(e),
+        tgt_embedding: EmbeddingConfig::new(tv, e).init(device),
+        decoder: gru(e),
+        head: LinearConfig::new(h, tv).init(device),
+    });
+    let params = model.as_ref().map_or(0, Module::num_params);
+    let mut optim = adam();
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let device = device.clone();
+    let mut it = 0;
+    let step = move || {
+        let i = it % srcs.len();
+        it += 1;
+        // Teacher forcing: the decoder reads <bos>=0 then the target shifted right.
+        let tgt_in: Vec<i64> = tgts[i]
+            .chunks(t)
+            .flat_map(|row| std::iter::once(0).chain(row[..t - 1].iter().copied()))
+            .collect();
+        let m = model.take().expect("model");
+        let (_, enc) = m.encoder.forward(
+            m.src_embedding.forward(ints(&srcs[i], [b, s], &device)),
+            None,
+            None,
+        );
+        let (dec, _) = m.decoder.forward(
+            m.tgt_embedding.forward(ints(&tgt_in, [b, t], &device)),
+            Some(enc),
+            None,
+        );
+        let logits = m.head.forward(dec).reshape([b * t, tv]);
+        let targets =
+            Tensor::<1, Int>::from_data(TensorData::new(tgts[i].clone(), [b * t]), &device);
+        let loss = loss_fn.forward(logits, targets);
+        let _ = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        model = Some(optim.step(1e-3, m, grads));
+    };
+    let enc = 2 * 3 * h * (e + h) * b * s;
+    let dec = (2 * 3 * h * (e + h) + 2 * h * tv) * b * t;
+    Config {
+        name: "seq2seq_train",
+        warmup: 3,
+        iters: 15,
+        tokens_per_step: b * t,
+        flops_per_step: 3.0 * (enc + dec) as f64,
+        params,
+        step: Box::new(step),
+    }
+}
+
+fn build(key: &str, device: &Device) -> Option<Config> {
+    let train = device.clone().autodiff();
+    Some(match key {
+        "a" => lm_train(CellKind::LSTM, "lstm_lm_train", &train),
+        "b" => lm_train(CellKind::Gru, "gru_lm_train", &train),
+        "c" => bilstm_cls_train(&train),
+        "d" => lstm_layer_fwd_bwd(&train),
+        "e" => char_gen_infer(device),
+        "f" => seq2seq_train(&train),
+        _ => return None,
+    })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        0.5 * (values[n / 2 - 1] + values[n / 2])
+    }
+}
+
+/// How many steps to run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Schedule {
+    /// Round-robin repetitions.
+    pub rounds: usize,
+    /// Untimed steps per round (the config's own count when `None`).
+    pub warmup: Option<usize>,
+    /// Timed steps per round (the config's own count when `None`).
+    pub iters: Option<usize>,
+}
+
+/// Runs the configs round-robin and reports the median of the round medians, as the reference
+/// does. `progress` receives a line per round.
+pub fn run(
+    keys: &[String],
+    schedule: Schedule,
+    device: &Device,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<BenchResult>, String> {
+    let mut configs = Vec::new();
+    for key in keys {
+        device.seed(0);
+        let config = build(key, device)
+            .ok_or_else(|| format!("unknown bench config `{key}`; known: {}", KEYS.join(",")))?;
+        configs.push((key.clone(), config, Vec::new()));
+    }
+    for round in 0..schedule.rounds.max(1) {
+        for (_, config, medians) in configs.iter_mut() {
+            for _ in 0..schedule.warmup.unwrap_or(config.warmup) {
+                (config.step)();
+            }
+            let n = schedule.iters.unwrap_or(config.iters).max(1);
+            let mut times: Vec<f64> = (0..n)
+                .map(|_| {
+                    let start = Instant::now();
+                    (config.step)();
+                    start.elapsed().as_secs_f64()
+                })
+                .collect();
+            let m = median(&mut times);
+            progress(&format!(
+                "  round {round} {:<24} median {:9.2} ms",
+                config.name,
+                m * 1e3
+            ));
+            medians.push(m);
+        }
+    }
+    Ok(configs
+        .into_iter()
+        .map(|(key, config, medians)| {
+            let mut sorted = medians.clone();
+            let m = median(&mut sorted);
+            BenchResult {
+                key,
+                name: config.name.to_string(),
+                ms_per_step: m * 1e3,
+                tokens_per_step: config.tokens_per_step,
+                tokens_per_s: config.tokens_per_step as f64 / m,
+                approx_gflop_per_step: config.flops_per_step / 1e9,
+                achieved_gflops: config.flops_per_step / m / 1e9,
+                ms_round_medians: medians.iter().map(|x| x * 1e3).collect(),
+                params: config.params,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_runs_and_reports_consistent_numbers() {
+        let schedule = Schedule {
+            rounds: 1,
+            warmup: Some(0),
+            iters: Some(1),
+        };
+        let results = run(&["b".to_string()], schedule, &Device::flex(), |_| {}).unwrap();
+        let r = &results[0];
+        assert_eq!(
+            (r.key.as_str(), r.name.as_str(), r.tokens_per_step),
+            ("b", "gru_lm_train", 32 * 35)
+        );
+        assert!(r.ms_per_step > 0.0);
+        assert!(
+            (r.tokens_per_s - r.tokens_per_step as f64 / (r.ms_per_step / 1e3)).abs()
+                < 1e-6 * r.tokens_per_s
+        );
+        // Emb 10000x256, two GRU layers of 256 (with both biases), Linear 256->10000.
+        assert_eq!(
+            r.params,
+            10_000 * 256 + 2 * (3 * 256 * (256 + 256) + 2 * 3 * 256) + 256 * 10_000 + 10_000
+        );
+    }
+
+    #[test]
+    fn unknown_configs_are_refused() {
+        let err = run(
+            &["z".to_string()],
+            Schedule::default(),
+            &Device::flex(),
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(err.contains("`z`") && err.contains("a,b,c,d,e,f"), "{err}");
+    }
+}
