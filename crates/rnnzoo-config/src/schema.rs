@@ -12,6 +12,117 @@ use serde::{Deserialize, Serialize};
 pub enum TaskName {
     /// Language modelling: train, evaluate, score sentences, generate text.
     Lm,
+    /// Text classification (sentiment): train, evaluate, predict labels.
+    Sentiment,
+}
+
+/// Format of a labelled data file (classification tasks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataFormat {
+    /// Comma-separated with a header row (RFC 4180 quoting).
+    Csv,
+    /// Tab-separated with a header row.
+    Tsv,
+    /// One JSON object per line.
+    Jsonl,
+    /// VADER ground truth: `id<TAB>mean rating<TAB>text`, no header; labelled by the sign.
+    Vader,
+}
+
+/// How a text becomes model input for classification.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// The final state (both directions' when bidirectional), at each text's true end.
+    #[default]
+    Last,
+    /// Mean of the outputs over the true length.
+    Mean,
+    /// Element-wise maximum of the outputs over the true length.
+    Max,
+    /// Attention-weighted sum of the outputs (Bahdanau-style scorer, padding masked).
+    Attention,
+}
+
+/// The embedding layer: a size, or a size with pretrained vectors.
+///
+/// Written either as a number (`embedding: 128`) or as a map
+/// (`embedding: { size: 300, pretrained: glove.txt, freeze: true }`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmbeddingSpec {
+    /// Vector size.
+    pub size: usize,
+    /// Word vectors in word2vec/GloVe text format (`word v1 v2 ...` per line).
+    pub pretrained: Option<PathBuf>,
+    /// Keep the embedding fixed during training.
+    pub freeze: bool,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct EmbeddingMap {
+    size: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pretrained: Option<PathBuf>,
+    #[serde(default)]
+    freeze: bool,
+}
+
+impl Serialize for EmbeddingSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.pretrained.is_none() && !self.freeze {
+            s.serialize_u64(self.size as u64)
+        } else {
+            EmbeddingMap {
+                size: self.size,
+                pretrained: self.pretrained.clone(),
+                freeze: self.freeze,
+            }
+            .serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EmbeddingSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = EmbeddingSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a size, or a map with `size`, `pretrained` and `freeze`")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<EmbeddingSpec, E> {
+                Ok(EmbeddingSpec {
+                    size: v as usize,
+                    pretrained: None,
+                    freeze: false,
+                })
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<EmbeddingSpec, E> {
+                usize::try_from(v)
+                    .map(|size| EmbeddingSpec {
+                        size,
+                        pretrained: None,
+                        freeze: false,
+                    })
+                    .map_err(|_| E::custom("embedding size must be positive"))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<EmbeddingSpec, A::Error> {
+                let m =
+                    EmbeddingMap::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(EmbeddingSpec {
+                    size: m.size,
+                    pretrained: m.pretrained,
+                    freeze: m.freeze,
+                })
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// The Burn backend to run on.
@@ -81,6 +192,26 @@ pub struct DataConfig {
     /// Use only the first this many characters of the training text (quick runs).
     #[serde(default)]
     pub max_train_chars: Option<usize>,
+    /// Classification: the file's format (from its extension when absent).
+    #[serde(default)]
+    pub format: Option<DataFormat>,
+    /// Classification: the column (or JSON key) holding the text.
+    #[serde(default = "text_column")]
+    pub text_column: String,
+    /// Classification: the column (or JSON key) holding the label.
+    #[serde(default = "label_column")]
+    pub label_column: String,
+    /// Lower-case texts before tokenising.
+    #[serde(default)]
+    pub lowercase: bool,
+}
+
+fn text_column() -> String {
+    "text".into()
+}
+
+fn label_column() -> String {
+    "label".into()
 }
 
 fn one() -> usize {
@@ -139,9 +270,9 @@ pub enum ActivationName {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Embedding size.
+    /// Embedding size, or `{ size, pretrained, freeze }`.
     #[serde(default = "default_embedding")]
-    pub embedding: usize,
+    pub embedding: EmbeddingSpec,
     /// Recurrent cell.
     pub cell: CellName,
     /// Elman RNN non-linearity.
@@ -170,10 +301,17 @@ pub struct ModelConfig {
     /// LSTM forget-gate bias at initialisation.
     #[serde(default = "one_f64")]
     pub forget_bias: f64,
+    /// Classification: how the sequence of outputs becomes one vector.
+    #[serde(default)]
+    pub pooling: Pooling,
 }
 
-fn default_embedding() -> usize {
-    128
+fn default_embedding() -> EmbeddingSpec {
+    EmbeddingSpec {
+        size: 128,
+        pretrained: None,
+        freeze: false,
+    }
 }
 
 fn one_f64() -> f64 {
@@ -372,7 +510,7 @@ impl ExperimentConfig {
             return Err("data.split: `valid` and `test` must be fractions in [0, 0.5)".into());
         }
         let m = &self.model;
-        if m.hidden == 0 || m.embedding == 0 || m.layers == 0 {
+        if m.hidden == 0 || m.embedding.size == 0 || m.layers == 0 {
             return Err("model: `hidden`, `embedding` and `layers` must be positive".into());
         }
         if m.cell != CellName::Lstm && (m.peephole || m.coupled) {
@@ -388,11 +526,17 @@ impl ExperimentConfig {
         if !(0.0..1.0).contains(&m.dropout) {
             return Err("model.dropout must be in [0, 1)".into());
         }
-        if m.tie_weights && m.embedding != m.hidden {
+        if m.tie_weights && m.embedding.size != m.hidden {
             return Err(format!(
                 "model.tie_weights needs `embedding` ({}) equal to `hidden` ({})",
-                m.embedding, m.hidden
+                m.embedding.size, m.hidden
             ));
+        }
+        if self.task == TaskName::Lm && m.pooling != Pooling::Last {
+            return Err("model.pooling applies to classification tasks, not `task: lm`".into());
+        }
+        if self.task == TaskName::Sentiment && m.tie_weights {
+            return Err("model.tie_weights applies to language models only".into());
         }
         if self.task == TaskName::Lm && m.bidirectional {
             return Err(

@@ -28,8 +28,8 @@ pub struct LanguageModel {
 impl LanguageModel {
     /// A freshly initialised model for a vocabulary of `vocab_size`.
     pub fn new(config: &ModelConfig, vocab_size: usize, device: &Device) -> Self {
-        let embedding = EmbeddingConfig::new(vocab_size, config.embedding).init(device);
-        let rnn = recurrent_config(config, config.embedding).init(device);
+        let embedding = EmbeddingConfig::new(vocab_size, config.embedding.size).init(device);
+        let rnn = recurrent_config(config, config.embedding.size).init(device);
         let (output, tied_bias) = if config.tie_weights {
             (
                 None,

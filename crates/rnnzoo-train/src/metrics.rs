@@ -111,6 +111,30 @@ impl MetricsLog {
     }
 }
 
+/// A CSV log with task-chosen columns, flushed after every row.
+pub struct CsvLog {
+    file: File,
+}
+
+impl CsvLog {
+    /// Creates (truncates) the file and writes the header.
+    pub fn create(path: &Path, header: &[&str]) -> std::io::Result<Self> {
+        let mut file = File::create(path)?;
+        writeln!(file, "{}", header.join(","))?;
+        Ok(Self { file })
+    }
+
+    /// Appends a row; `None` cells stay empty.
+    pub fn row(&mut self, cells: &[Option<f64>]) -> std::io::Result<()> {
+        let line: Vec<String> = cells
+            .iter()
+            .map(|c| c.map(|v| format!("{v}")).unwrap_or_default())
+            .collect();
+        writeln!(self.file, "{}", line.join(","))?;
+        self.file.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,11 +36,13 @@ enum Command {
         #[arg(long, default_value = "runs")]
         runs: PathBuf,
     },
-    /// Loss and perplexity of a trained run on its test split or on a text file or folder.
+    /// Evaluate a trained run on its test split or on given data: loss and perplexity for
+    /// language models; loss, accuracy, macro-F1 and confusion matrix for classifiers.
     Eval {
         /// The run directory.
         run: PathBuf,
-        /// A text file or folder to evaluate instead of the run's test split.
+        /// A text file or folder (language models) or labelled file (classifiers) to evaluate
+        /// instead of the run's test split.
         #[arg(long)]
         data: Option<PathBuf>,
         /// Print JSON.
@@ -66,6 +68,41 @@ enum Command {
         /// Seed of the sampler.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Predict the labels of texts with a trained classifier, with class probabilities.
+    Predict {
+        /// The run directory.
+        run: PathBuf,
+        /// Texts to classify.
+        #[arg(required_unless_present = "file")]
+        texts: Vec<String>,
+        /// Classify each line of this file instead.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Time the reference configs of shared/bench/torch_rnn_bench.py (see crates/rnnzoo-bench).
+    Bench {
+        /// Comma-separated config keys.
+        #[arg(long, default_value = "a,b,c,d,e,f")]
+        configs: String,
+        /// Worker threads (the rayon pool of the flex backend).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Round-robin repetitions; the result is the median of round medians.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Untimed warm-up steps per round (the config's own count when absent).
+        #[arg(long)]
+        warmup: Option<usize>,
+        /// Timed steps per round (the config's own count when absent).
+        #[arg(long)]
+        iters: Option<usize>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Log-probability and perplexity of sentences under a trained language model.
     Score {
@@ -100,6 +137,11 @@ fn train(
     }
     .map_err(|e| e.to_string())?;
     let device = device_of(&config)?;
+    if resume.is_some() && config.task != TaskName::Lm {
+        return Err(
+            "--resume is supported for language models; a classifier run trains in minutes".into(),
+        );
+    }
     match config.task {
         TaskName::Lm => {
             let (run, summary) =
@@ -121,6 +163,137 @@ fn train(
             }
             println!("run saved in {}", run.path.display());
         }
+        TaskName::Sentiment => {
+            let (run, summary) = rnnzoo_sentiment::training::train(&config, runs, &device)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "done: {} epochs, best valid accuracy {:.4} (epoch {}), test accuracy {:.4}, macro-F1 {:.4}, {:.0} s",
+                summary.epochs,
+                summary.best_valid_accuracy,
+                summary.best_epoch,
+                summary.test.accuracy,
+                summary.test.macro_f1,
+                summary.wall_s
+            );
+            println!("run saved in {}", run.path.display());
+        }
+    }
+    Ok(())
+}
+
+/// The task of a run directory, from its resolved config.
+fn task_of(run: &Path) -> Result<TaskName, String> {
+    let path = run.join("config.yaml");
+    if !path.is_file() {
+        return Err(format!(
+            "{}: not a run directory (no config.yaml)",
+            run.display()
+        ));
+    }
+    Ok(rnnzoo_config::load(&path, &[])
+        .map_err(|e| e.to_string())?
+        .task)
+}
+
+fn lines_or(texts: Vec<String>, file: Option<PathBuf>) -> Result<Vec<String>, String> {
+    match file {
+        Some(path) => Ok(std::fs::read_to_string(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect()),
+        None => Ok(texts),
+    }
+}
+
+fn eval_classifier(run: &Path, data: Option<&Path>, json: bool) -> Result<(), String> {
+    let trained = rnnzoo_sentiment::inference::load_run(run, &burn::tensor::Device::flex())
+        .map_err(|e| e.to_string())?;
+    let result = trained
+        .evaluate_file(data, run)
+        .map_err(|e| e.to_string())?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).expect("serialisable")
+        );
+        return Ok(());
+    }
+    let label = data.map_or("test split".to_string(), |p| p.display().to_string());
+    let r = &result.report;
+    println!(
+        "{label}: loss {:.4}, accuracy {:.4}, macro-F1 {:.4}",
+        result.loss, r.accuracy, r.macro_f1
+    );
+    println!(
+        "{:<16} {:>9} {:>9} {:>9} {:>8}",
+        "class", "precision", "recall", "f1", "support"
+    );
+    for c in &r.classes {
+        println!(
+            "{:<16} {:>9.4} {:>9.4} {:>9.4} {:>8}",
+            c.class, c.precision, c.recall, c.f1, c.support
+        );
+    }
+    println!(
+        "confusion (rows: gold, columns: predicted): {:?}",
+        r.confusion
+    );
+    Ok(())
+}
+
+fn loadavg() -> Vec<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| {
+            s.split_whitespace()
+                .take(3)
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn bench(
+    configs: &str,
+    threads: usize,
+    schedule: rnnzoo_bench::Schedule,
+    json: bool,
+) -> Result<(), String> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build_global()
+        .map_err(|e| format!("--threads {threads}: {e}"))?;
+    let keys: Vec<String> = configs
+        .split(',')
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect();
+    let load_start = loadavg();
+    let results = rnnzoo_bench::run(&keys, schedule, &burn::tensor::Device::flex(), |line| {
+        eprintln!("{line}")
+    })?;
+    if json {
+        let out = serde_json::json!({
+            "meta": { "impl": "rnnzoo", "device": "flex", "threads": threads, "loadavg_start": load_start, "loadavg_end": loadavg() },
+            "results": results,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("serialisable")
+        );
+    } else {
+        println!("rnnzoo (flex, {threads} threads)");
+        println!(
+            "{:<24} {:>10} {:>12} {:>10}",
+            "config", "ms/step", "tokens/s", "GFLOP/s"
+        );
+        for r in &results {
+            println!(
+                "{:<24} {:>10.2} {:>12.1} {:>10.2}",
+                r.name, r.ms_per_step, r.tokens_per_s, r.achieved_gflops
+            );
+        }
     }
     Ok(())
 }
@@ -133,6 +306,42 @@ fn run_command(command: Command) -> Result<(), String> {
             resume,
             runs,
         } => train(config, overrides, resume, &runs),
+        Command::Eval { run, data, json } if task_of(&run)? == TaskName::Sentiment => {
+            eval_classifier(&run, data.as_deref(), json)
+        }
+        Command::Predict {
+            run,
+            texts,
+            file,
+            json,
+        } => {
+            if task_of(&run)? != TaskName::Sentiment {
+                return Err(format!(
+                    "{}: `predict` is for classifier runs; use `generate` or `score` for language models",
+                    run.display()
+                ));
+            }
+            let trained =
+                rnnzoo_sentiment::inference::load_run(&run, &burn::tensor::Device::flex())
+                    .map_err(|e| e.to_string())?;
+            let predictions = trained.predict(&lines_or(texts, file)?);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&predictions).expect("serialisable")
+                );
+            } else {
+                for p in &predictions {
+                    let probs: Vec<String> = p
+                        .probabilities
+                        .iter()
+                        .map(|(c, v)| format!("{c} {v:.3}"))
+                        .collect();
+                    println!("{:<10} [{}]  {}", p.label, probs.join(", "), p.text);
+                }
+            }
+            Ok(())
+        }
         Command::Eval { run, data, json } => {
             let device = burn::tensor::Device::flex();
             let trained = load_run(&run, &device).map_err(|e| e.to_string())?;
@@ -168,6 +377,23 @@ fn run_command(command: Command) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Bench {
+            configs,
+            threads,
+            rounds,
+            warmup,
+            iters,
+            json,
+        } => bench(
+            &configs,
+            threads,
+            rnnzoo_bench::Schedule {
+                rounds,
+                warmup,
+                iters,
+            },
+            json,
+        ),
         Command::Generate {
             run,
             prompt,

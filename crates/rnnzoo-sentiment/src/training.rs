@@ -1,0 +1,458 @@
+//! Training a classifier: epochs over length-bucketed batches, validation after each epoch,
+//! early stopping on validation accuracy with the best checkpoint kept.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::module::{Module, Param};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rnnzoo_config::ExperimentConfig;
+use rnnzoo_data::Vocab;
+use rnnzoo_models::clip_grad_norm;
+use rnnzoo_train::checkpoint::{Checkpoint, LoopState};
+use rnnzoo_train::metrics::CsvLog;
+use rnnzoo_train::optim::build_optimizer;
+use rnnzoo_train::plot::{self, Curve};
+use rnnzoo_train::progress::Progress;
+use rnnzoo_train::rundir::RunDir;
+use rnnzoo_train::schedule::lr_at;
+use serde::{Deserialize, Serialize};
+
+use crate::SentimentError;
+use crate::data::{Example, build_vocab, classes, encode, read_examples, source, split_indices};
+use crate::inference::evaluate;
+use crate::metrics::Report;
+use crate::model::{Classifier, pad_batch};
+
+/// Batches are drawn from pools of this many batches' worth of examples sorted by length, so
+/// a batch holds texts of similar length (little padding) while the order stays random.
+const BUCKET_POOL: usize = 50;
+
+/// The encoded data of a run.
+pub struct Prepared {
+    /// Vocabulary of the training texts.
+    pub vocab: Vocab,
+    /// Class names; a label's id is its index.
+    pub classes: Vec<String>,
+    /// (token ids, class id) per split: train, valid, test.
+    pub splits: [Vec<(Vec<usize>, usize)>; 3],
+}
+
+/// The split written to a run directory: example indices into the source file's examples.
+#[derive(Serialize, Deserialize)]
+pub struct SplitFile {
+    /// The data file.
+    pub source: String,
+    /// Training example indices.
+    pub train: Vec<usize>,
+    /// Validation example indices.
+    pub valid: Vec<usize>,
+    /// Test example indices.
+    pub test: Vec<usize>,
+}
+
+/// Final metrics of a run, written to `summary.json`.
+#[derive(Serialize)]
+pub struct Summary {
+    /// Run name.
+    pub name: String,
+    /// Cell name.
+    pub cell: String,
+    /// Scalar parameters.
+    pub parameters: usize,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Best validation accuracy.
+    pub best_valid_accuracy: f64,
+    /// Epoch of the best validation accuracy.
+    pub best_epoch: usize,
+    /// Test metrics of the best checkpoint.
+    pub test: Report,
+    /// Training wall time in seconds.
+    pub wall_s: f64,
+}
+
+/// Reads, splits and encodes the examples of a config.
+pub fn prepare(
+    config: &ExperimentConfig,
+    run: &RunDir,
+    reuse: bool,
+) -> Result<Prepared, SentimentError> {
+    let d = &config.data;
+    let (path, format) = source(d)?;
+    let examples = read_examples(&path, format, &d.text_column, &d.label_column)?;
+    if examples.len() < 10 {
+        return Err(SentimentError::Other(format!(
+            "{}: {} examples are too few",
+            path.display(),
+            examples.len()
+        )));
+    }
+    let split_path = run.path.join("split.json");
+    let [train, valid, test] = if reuse {
+        let text =
+            std::fs::read_to_string(&split_path).map_err(|e| SentimentError::io(&split_path, e))?;
+        let f: SplitFile =
+            serde_json::from_str(&text).map_err(|e| SentimentError::io(&split_path, e))?;
+        [f.train, f.valid, f.test]
+    } else {
+        let split = split_indices(examples.len(), d.split.valid, d.split.test, config.seed);
+        let file = SplitFile {
+            source: path.display().to_string(),
+            train: split[0].clone(),
+            valid: split[1].clone(),
+            test: split[2].clone(),
+        };
+        std::fs::write(
+            &split_path,
+            serde_json::to_string(&file).expect("serialisable"),
+        )
+        .map_err(|e| SentimentError::io(&split_path, e))?;
+        split
+    };
+    let classes = if reuse {
+        load_classes(run)?
+    } else {
+        classes(&examples)
+    };
+    let vocab = if reuse {
+        Vocab::load(&run.vocab()).map_err(SentimentError::Other)?
+    } else {
+        let texts: Vec<&str> = train.iter().map(|&i| examples[i].text.as_str()).collect();
+        build_vocab(&texts, d.lowercase, d.min_freq, d.max_vocab)
+    };
+    let encode_set = |idx: &[usize]| -> Vec<(Vec<usize>, usize)> {
+        idx.iter()
+            .map(|&i| {
+                let e: &Example = &examples[i];
+                let class = classes.iter().position(|c| *c == e.label).unwrap_or(0);
+                (encode(&vocab, &e.text, d.lowercase), class)
+            })
+            .collect()
+    };
+    let splits = [encode_set(&train), encode_set(&valid), encode_set(&test)];
+    Ok(Prepared {
+        vocab,
+        classes,
+        splits,
+    })
+}
+
+/// The class names saved in a run.
+pub fn load_classes(run: &RunDir) -> Result<Vec<String>, SentimentError> {
+    let path = run.path.join("labels.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| SentimentError::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| SentimentError::io(&path, e))
+}
+
+/// Reads word vectors in word2vec/GloVe text format into the embedding rows of known words.
+/// Returns how many vocabulary words were found.
+pub fn load_pretrained(
+    model: &mut Classifier,
+    vocab: &Vocab,
+    path: &Path,
+) -> Result<usize, SentimentError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SentimentError::io(path, e))?;
+    let [v, dim] = model.embedding.weight.dims();
+    let mut rows: Vec<f32> = model
+        .embedding
+        .weight
+        .val()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .expect("f32 weights");
+    let mut found = 0;
+    for (i, line) in text.lines().enumerate() {
+        let mut parts = line.split_whitespace();
+        let Some(word) = parts.next() else { continue };
+        let values: Vec<&str> = parts.collect();
+        if i == 0 && values.len() == 1 {
+            continue; // word2vec header: "<count> <dim>"
+        }
+        if values.len() != dim {
+            return Err(SentimentError::Data {
+                path: path.display().to_string(),
+                line: i + 1,
+                message: format!("{} values, but model.embedding.size is {dim}", values.len()),
+            });
+        }
+        if !vocab.contains(word) {
+            continue;
+        }
+        let id = vocab.id(word);
+        for (k, s) in values.iter().enumerate() {
+            rows[id * dim + k] = s.parse().map_err(|_| SentimentError::Data {
+                path: path.display().to_string(),
+                line: i + 1,
+                message: format!("`{s}` is not a number"),
+            })?;
+        }
+        found += 1;
+    }
+    let device = model.embedding.weight.device();
+    let weight = std::mem::replace(
+        &mut model.embedding.weight,
+        Param::from_tensor(Tensor::zeros([1, 1], &device)),
+    );
+    model.embedding.weight = weight.map(|old| {
+        let new = Tensor::from_data(TensorData::new(rows, [v, dim]), &old.device());
+        if old.is_require_grad() {
+            new.require_grad()
+        } else {
+            new
+        }
+    });
+    Ok(found)
+}
+
+/// Length-bucketed batches of example indices for one epoch.
+fn bucketed_batches(lengths: &[usize], batch: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut state = seed;
+    let mut next = move |bound: usize| {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) % bound as u64) as usize
+    };
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, next(i + 1));
+    }
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for pool in order.chunks(batch * BUCKET_POOL) {
+        let mut pool = pool.to_vec();
+        pool.sort_by_key(|&i| lengths[i]);
+        batches.extend(pool.chunks(batch).map(<[usize]>::to_vec));
+    }
+    for i in (1..batches.len()).rev() {
+        batches.swap(i, next(i + 1));
+    }
+    batches
+}
+
+/// Trains a classifier for `config` in a new run directory under `runs_root`.
+pub fn train(
+    config: &ExperimentConfig,
+    runs_root: &Path,
+    device: &Device,
+) -> Result<(RunDir, Summary), SentimentError> {
+    let wall = Instant::now();
+    let run =
+        RunDir::create(runs_root, &config.name).map_err(|e| SentimentError::io(runs_root, e))?;
+    println!("run: {}", run.path.display());
+    let data = prepare(config, &run, false)?;
+    std::fs::write(run.config(), rnnzoo_config::to_yaml(config))
+        .map_err(|e| SentimentError::io(&run.config(), e))?;
+    data.vocab
+        .save(&run.vocab())
+        .map_err(|e| SentimentError::io(&run.vocab(), e))?;
+    let labels = run.path.join("labels.json");
+    std::fs::write(
+        &labels,
+        serde_json::to_string(&data.classes).expect("serialisable"),
+    )
+    .map_err(|e| SentimentError::io(&labels, e))?;
+
+    let t = &config.train;
+    let train_set = &data.splits[0];
+    let lengths: Vec<usize> = train_set.iter().map(|(ids, _)| ids.len()).collect();
+    let batches_per_epoch = train_set.len().div_ceil(t.batch_size);
+    let epochs = t
+        .epochs
+        .unwrap_or_else(|| t.steps.unwrap_or(1).div_ceil(batches_per_epoch));
+    let total = t.steps.unwrap_or(epochs * batches_per_epoch);
+
+    let train_device = device.clone().autodiff();
+    train_device.seed(config.seed);
+    let mut model = Classifier::new(
+        &config.model,
+        data.vocab.len(),
+        data.classes.len(),
+        &train_device,
+    );
+    if let Some(path) = &config.model.embedding.pretrained {
+        let found = load_pretrained(&mut model, &data.vocab, path)?;
+        println!(
+            "pretrained vectors: {found} of {} vocabulary words found in {}",
+            data.vocab.len(),
+            path.display()
+        );
+    }
+    if config.model.embedding.freeze {
+        model.embedding = model.embedding.no_grad();
+    }
+    let mut optim = build_optimizer(&t.optimizer);
+    println!(
+        "{}: {} {} x{} hidden {} ({} pooling), {} parameters, vocabulary {}, classes {:?}, {} / {} / {} examples",
+        config.name,
+        if config.model.bidirectional {
+            "bidirectional"
+        } else {
+            "unidirectional"
+        },
+        rnnzoo_train::model::cell_kind(&config.model).name(),
+        config.model.layers,
+        config.model.hidden,
+        format!("{:?}", config.model.pooling).to_lowercase(),
+        model.num_params(),
+        data.vocab.len(),
+        data.classes,
+        train_set.len(),
+        data.splits[1].len(),
+        data.splits[2].len()
+    );
+
+    let mut log = CsvLog::create(
+        &run.metrics(),
+        &[
+            "step",
+            "epoch",
+            "train_loss",
+            "valid_loss",
+            "valid_accuracy",
+            "valid_macro_f1",
+            "lr",
+            "elapsed_s",
+        ],
+    )
+    .map_err(|e| SentimentError::io(&run.metrics(), e))?;
+    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
+    let progress = Progress::new(total, 0, t.log_every);
+    let mut state = LoopState::default();
+    let (mut best_acc, mut best_epoch) = (f64::NEG_INFINITY, 0);
+    let (mut train_curve, mut valid_curve, mut acc_curve) = (Vec::new(), Vec::new(), Vec::new());
+    let start = Instant::now();
+    'epochs: for epoch in 0..epochs {
+        state.epoch = epoch;
+        let (mut epoch_loss, mut epoch_batches) = (0.0, 0usize);
+        for batch in bucketed_batches(
+            &lengths,
+            t.batch_size,
+            config.seed.wrapping_add(epoch as u64),
+        ) {
+            if state.step >= total {
+                break 'epochs;
+            }
+            train_device.seed(
+                config
+                    .seed
+                    .wrapping_mul(1_000_003)
+                    .wrapping_add(state.step as u64),
+            );
+            let seqs: Vec<&[usize]> = batch.iter().map(|&i| train_set[i].0.as_slice()).collect();
+            let (tokens, lens) = pad_batch(&seqs, &train_device);
+            let labels: Vec<i64> = batch.iter().map(|&i| train_set[i].1 as i64).collect();
+            let labels =
+                Tensor::<1, Int>::from_data(TensorData::new(labels, [batch.len()]), &train_device);
+            let loss = loss_fn.forward(model.forward(tokens, &lens), labels);
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+            if let Some(max) = t.clip_norm {
+                clip_grad_norm(&model, &mut grads, max);
+            }
+            let lr = lr_at(&t.schedule, t.optimizer.lr, state.step, total);
+            model = optim.step(lr, model, grads);
+            state.step += 1;
+            epoch_loss += value;
+            epoch_batches += 1;
+            let examples_per_s =
+                (state.step * t.batch_size) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            progress.update(
+                state.step,
+                epoch_loss / epoch_batches as f64,
+                examples_per_s,
+            );
+        }
+        let train_loss = epoch_loss / epoch_batches.max(1) as f64;
+        let valid = evaluate(&model.valid(), &data.splits[1], &data.classes, t.batch_size);
+        state.elapsed_s = start.elapsed().as_secs_f64();
+        log.row(&[
+            Some(state.step as f64),
+            Some(epoch as f64 + 1.0),
+            Some(train_loss),
+            Some(valid.loss),
+            Some(valid.report.accuracy),
+            Some(valid.report.macro_f1),
+            Some(lr_at(
+                &t.schedule,
+                t.optimizer.lr,
+                state.step.saturating_sub(1),
+                total,
+            )),
+            Some(state.elapsed_s),
+        ])
+        .map_err(|e| SentimentError::io(&run.metrics(), e))?;
+        progress.message(&format!(
+            "epoch {:>3}: train loss {train_loss:.4}  valid loss {:.4}  accuracy {:.4}  macro-F1 {:.4}",
+            epoch + 1,
+            valid.loss,
+            valid.report.accuracy,
+            valid.report.macro_f1
+        ));
+        train_curve.push((state.step as f64, train_loss));
+        valid_curve.push((state.step as f64, valid.loss));
+        acc_curve.push((state.step as f64, valid.report.accuracy));
+        let is_best = valid.report.accuracy > best_acc;
+        if is_best {
+            (best_acc, best_epoch) = (valid.report.accuracy, epoch + 1);
+            state.evals_since_best = 0;
+        } else {
+            state.evals_since_best += 1;
+        }
+        // Lower is better in LoopState: the negated accuracy.
+        state.best_valid = Some(-best_acc);
+        Checkpoint::save(&run.checkpoints(), &model, &optim, &state, is_best, 1, &[])?;
+        if let Some(es) = &t.early_stopping
+            && state.evals_since_best >= es.patience
+        {
+            progress.message(&format!(
+                "early stopping: no validation accuracy gain in {} epochs",
+                es.patience
+            ));
+            break;
+        }
+    }
+    progress.finish();
+    let curves = [
+        Curve {
+            label: "train loss".into(),
+            points: train_curve,
+        },
+        Curve {
+            label: "valid loss".into(),
+            points: valid_curve,
+        },
+        Curve {
+            label: "valid accuracy".into(),
+            points: acc_curve,
+        },
+    ];
+    plot::draw(&run.plot(), &config.name, "loss / accuracy", &curves)
+        .map_err(SentimentError::Other)?;
+
+    let best = Checkpoint::best(&run.checkpoints())
+        .ok_or_else(|| SentimentError::Other("no checkpoint written".into()))?;
+    let best_model = Checkpoint::load_model(
+        &best,
+        Classifier::new(&config.model, data.vocab.len(), data.classes.len(), device),
+    )?;
+    let test = evaluate(&best_model, &data.splits[2], &data.classes, t.batch_size);
+    let summary = Summary {
+        name: config.name.clone(),
+        cell: rnnzoo_train::model::cell_kind(&config.model).name().into(),
+        parameters: best_model.num_params(),
+        epochs: state.epoch + 1,
+        best_valid_accuracy: best_acc,
+        best_epoch,
+        test: test.report,
+        wall_s: wall.elapsed().as_secs_f64(),
+    };
+    let text = serde_json::to_string_pretty(&summary).expect("serialisable");
+    rnnzoo_models::weights::write_atomic(&run.summary(), text.as_bytes())
+        .map_err(|e| SentimentError::io(&run.summary(), e))?;
+    Ok((run, summary))
+}
