@@ -17,6 +17,7 @@ configs="${CONFIGS:-a,b,c,d,e,f}"
 threads="${THREADS:-1 2}"
 rounds="${ROUNDS:-3}"
 out="${OUT_DIR:-$(mktemp -d)}"
+mkdir -p "$out"
 
 [ -f "$reference" ] || { echo "error: $reference not found (set TORCH_BENCH)" >&2; exit 2; }
 

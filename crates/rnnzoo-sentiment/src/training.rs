@@ -321,7 +321,7 @@ pub fn train(
     )
     .map_err(|e| SentimentError::io(&run.metrics(), e))?;
     let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
-    let progress = Progress::new(total, 0, t.log_every);
+    let progress = Progress::new(total, 0, t.log_every).with_unit("ex/s");
     let mut state = LoopState::default();
     let (mut best_acc, mut best_epoch) = (f64::NEG_INFINITY, 0);
     let (mut train_curve, mut valid_curve, mut acc_curve) = (Vec::new(), Vec::new(), Vec::new());

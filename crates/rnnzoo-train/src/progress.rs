@@ -12,6 +12,7 @@ pub struct Progress {
     terminal: bool,
     log_every: usize,
     valid: Option<(f64, f64)>,
+    unit: &'static str,
 }
 
 fn duration(seconds: f64) -> String {
@@ -33,7 +34,14 @@ impl Progress {
             terminal: std::io::stdout().is_terminal(),
             log_every,
             valid: None,
+            unit: "tok/s",
         }
+    }
+
+    /// Names the throughput unit (default `tok/s`), e.g. `ex/s` for classification.
+    pub fn with_unit(mut self, unit: &'static str) -> Self {
+        self.unit = unit;
+        self
     }
 
     /// Remembers the latest validation loss and perplexity for the following lines.
@@ -55,10 +63,11 @@ impl Progress {
         };
         let digits = self.total.to_string().len();
         format!(
-            "[{step:>digits$}/{}] {bar} {:>3.0}%  loss {loss:.3}{valid}  {:.1}k tok/s  ETA {}",
+            "[{step:>digits$}/{}] {bar} {:>3.0}%  loss {loss:.3}{valid}  {:.1}k {}  ETA {}",
             self.total,
             done * 100.0,
             tokens_per_s / 1e3,
+            self.unit,
             duration(eta)
         )
     }
