@@ -18,6 +18,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use rnnzoo_data::SplitMix64;
 use rnnzoo_models::{CellKind, Recurrent, RecurrentConfig, RecurrentState, clip_grad_norm};
 use serde::Serialize;
 
@@ -49,19 +50,9 @@ pub struct BenchResult {
 
 /// Deterministic token ids (SplitMix64), a pool of batches as the reference uses.
 fn token_pool(seed: u64, count: usize, len: usize, vocab: usize) -> Vec<Vec<i64>> {
-    let mut state = seed;
+    let mut rng = SplitMix64::new(seed);
     (0..count)
-        .map(|_| {
-            (0..len)
-                .map(|_| {
-                    state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                    let mut z = state;
-                    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                    ((z ^ (z >> 31)) % vocab as u64) as i64
-                })
-                .collect()
-        })
+        .map(|_| (0..len).map(|_| rng.below(vocab) as i64).collect())
         .collect()
 }
 
@@ -231,7 +222,7 @@ fn char_gen_infer(device: &Device) -> Config {
     let model = SeqModel::new(v, e, config, v, device);
     let params = model.num_params();
     let device = device.clone();
-    let mut rng = 5u64;
+    let mut rng = SplitMix64::new(5);
     let step = move || {
         let mut token = 0i64;
         let mut state: Option<RecurrentState> = None;
@@ -244,11 +235,7 @@ fn char_gen_infer(device: &Device) -> Config {
                 .convert::<f32>()
                 .try_into_vec()
                 .expect("f32 probabilities");
-            rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = rng;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            let mut r = ((z ^ (z >> 31)) >> 11) as f32 / (1u64 << 53) as f32;
+            let mut r = rng.uniform() as f32;
             token = (v - 1) as i64;
             for (k, p) in probs.iter().enumerate() {
                 r -= p;

@@ -5,10 +5,12 @@
 
 pub mod bptt;
 pub mod corpus;
+pub mod rng;
 pub mod split;
 pub mod vocab;
 
 pub use bptt::BpttBatches;
 pub use corpus::{CorpusError, Document};
+pub use rng::SplitMix64;
 pub use split::{Split, split_documents};
 pub use vocab::{TokenizerKind, Vocab};

@@ -2,6 +2,7 @@
 //! text rather than to neighbouring lines of the same text.
 
 use crate::corpus::Document;
+use crate::rng::SplitMix64;
 
 /// Train, validation and test documents.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -12,15 +13,6 @@ pub struct Split {
     pub valid: Vec<Document>,
     /// Test documents.
     pub test: Vec<Document>,
-}
-
-/// A small deterministic generator (SplitMix64) so that splits depend only on the seed.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Splits a corpus into train, valid and test by whole documents: documents are shuffled with
@@ -37,11 +29,7 @@ pub fn split_documents(docs: Vec<Document>, valid: f64, test: f64, seed: u64) ->
     }
     let total: usize = docs.iter().map(|d| d.text.len()).sum();
     let mut order: Vec<usize> = (0..docs.len()).collect();
-    let mut state = seed;
-    for i in (1..order.len()).rev() {
-        let j = (splitmix(&mut state) % (i as u64 + 1)) as usize;
-        order.swap(i, j);
-    }
+    SplitMix64::new(seed).shuffle(&mut order);
     let mut docs: Vec<Option<Document>> = docs.into_iter().map(Some).collect();
     let mut take = |fraction: f64, order: &mut Vec<usize>| {
         let mut set = Vec::new();

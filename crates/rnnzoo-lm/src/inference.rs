@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rnnzoo_config::ExperimentConfig;
-use rnnzoo_data::{BpttBatches, Vocab};
+use rnnzoo_data::{BpttBatches, SplitMix64, Vocab};
 use rnnzoo_models::RecurrentState;
 use rnnzoo_train::checkpoint::Checkpoint;
 use rnnzoo_train::rundir::RunDir;
@@ -57,6 +57,12 @@ pub fn evaluate(model: &LanguageModel, tokens: &[usize], batch: usize, bptt: usi
     }
 }
 
+/// A batch of one sequence, `[1, len]`.
+fn one_sequence(ids: &[usize], device: &Device) -> Tensor<2, Int> {
+    let values: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+    Tensor::from_data(TensorData::new(values, [1, ids.len()]), device)
+}
+
 /// How likely a text is under the model.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SentenceScore {
@@ -88,17 +94,8 @@ pub fn score(model: &LanguageModel, vocab: &Vocab, text: &str) -> SentenceScore 
         };
     }
     let device = model.embedding.weight.device();
-    let to_tensor = |v: &[usize]| {
-        Tensor::<2, Int>::from_data(
-            TensorData::new(
-                v.iter().map(|&i| i as i64).collect::<Vec<_>>(),
-                [1, v.len()],
-            ),
-            &device,
-        )
-    };
-    let (logits, _) = model.forward(to_tensor(&ids[..n]), None);
-    let log_prob = -nll_sum(logits, to_tensor(&ids[1..]));
+    let (logits, _) = model.forward(one_sequence(&ids[..n], &device), None);
+    let log_prob = -nll_sum(logits, one_sequence(&ids[1..], &device));
     let mean = log_prob / n as f64;
     SentenceScore {
         text: text.into(),
@@ -124,18 +121,10 @@ pub struct SampleOptions {
     pub seed: u64,
 }
 
-/// SplitMix64: a small seeded generator, so samples are reproducible from `--seed`.
-struct Sampler(u64);
+/// Draws tokens from logits, seeded so samples are reproducible from `--seed`.
+struct Sampler(SplitMix64);
 
 impl Sampler {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
     /// Draws an index from logits with temperature and top-k; `<unk>` (0) is never drawn.
     fn draw(&mut self, logits: &[f32], temperature: f64, top_k: Option<usize>) -> usize {
         let mut order: Vec<usize> = (1..logits.len()).collect();
@@ -149,7 +138,7 @@ impl Sampler {
             .iter()
             .map(|&i| ((logits[i] as f64 - max) / t).exp())
             .collect();
-        let mut r = self.uniform() * weights.iter().sum::<f64>();
+        let mut r = self.0.uniform() * weights.iter().sum::<f64>();
         for (&i, w) in order.iter().zip(&weights) {
             r -= w;
             if r <= 0.0 {
@@ -172,17 +161,8 @@ pub fn generate(model: &LanguageModel, vocab: &Vocab, options: &SampleOptions) -
     } else {
         ids.clone()
     };
-    let mut sampler = Sampler(options.seed ^ 0x5EED);
-    let to_tensor = |v: &[usize]| {
-        Tensor::<2, Int>::from_data(
-            TensorData::new(
-                v.iter().map(|&i| i as i64).collect::<Vec<_>>(),
-                [1, v.len()],
-            ),
-            &device,
-        )
-    };
-    let (mut logits, mut state) = model.forward(to_tensor(&context), None);
+    let mut sampler = Sampler(SplitMix64::new(options.seed ^ 0x5EED));
+    let (mut logits, mut state) = model.forward(one_sequence(&context, &device), None);
     let mut out = ids;
     for _ in 0..options.length {
         let steps = logits.dims()[1];
@@ -194,7 +174,7 @@ pub fn generate(model: &LanguageModel, vocab: &Vocab, options: &SampleOptions) -
             .expect("f32 logits");
         let next = sampler.draw(&last, options.temperature, options.top_k);
         out.push(next);
-        (logits, state) = model.forward(to_tensor(&[next]), Some(state));
+        (logits, state) = model.forward(one_sequence(&[next], &device), Some(state));
     }
     vocab.decode(&out)
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rnnzoo_config::{DataConfig, DataFormat};
 use rnnzoo_data::corpus::ensure_corpus;
 use rnnzoo_data::vocab::{EOS, tokenize};
-use rnnzoo_data::{TokenizerKind, Vocab};
+use rnnzoo_data::{SplitMix64, TokenizerKind, Vocab};
 
 use crate::SentimentError;
 
@@ -221,14 +221,7 @@ pub fn classes(examples: &[Example]) -> Vec<String> {
 /// fractions taken from its end.
 pub fn split_indices(n: usize, valid: f64, test: f64, seed: u64) -> [Vec<usize>; 3] {
     let mut order: Vec<usize> = (0..n).collect();
-    let mut state = seed ^ 0xC1A5;
-    for i in (1..n).rev() {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        order.swap(i, ((z ^ (z >> 31)) % (i as u64 + 1)) as usize);
-    }
+    SplitMix64::new(seed ^ 0xC1A5).shuffle(&mut order);
     let n_test = (n as f64 * test).round() as usize;
     let n_valid = (n as f64 * valid).round() as usize;
     let test_set = order.split_off(n - n_test);

@@ -9,7 +9,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rnnzoo_config::ExperimentConfig;
-use rnnzoo_data::Vocab;
+use rnnzoo_data::{SplitMix64, Vocab};
 use rnnzoo_models::clip_grad_norm;
 use rnnzoo_train::checkpoint::{Checkpoint, LoopState};
 use rnnzoo_train::metrics::CsvLog;
@@ -210,27 +210,16 @@ pub fn load_pretrained(
 
 /// Length-bucketed batches of example indices for one epoch.
 fn bucketed_batches(lengths: &[usize], batch: usize, seed: u64) -> Vec<Vec<usize>> {
-    let mut state = seed;
-    let mut next = move |bound: usize| {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) % bound as u64) as usize
-    };
+    let mut rng = SplitMix64::new(seed);
     let mut order: Vec<usize> = (0..lengths.len()).collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, next(i + 1));
-    }
+    rng.shuffle(&mut order);
     let mut batches: Vec<Vec<usize>> = Vec::new();
     for pool in order.chunks(batch * BUCKET_POOL) {
         let mut pool = pool.to_vec();
         pool.sort_by_key(|&i| lengths[i]);
         batches.extend(pool.chunks(batch).map(<[usize]>::to_vec));
     }
-    for i in (1..batches.len()).rev() {
-        batches.swap(i, next(i + 1));
-    }
+    rng.shuffle(&mut batches);
     batches
 }
 
