@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softmax;
@@ -109,40 +109,60 @@ struct Config {
     step: Box<dyn FnMut()>,
 }
 
-fn adam() -> ModuleOptimizer {
-    // torch.optim.Adam defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8.
-    AdamConfig::new().with_epsilon(1e-8).init()
+/// A model with its optimizer, stepped the way every training config steps: loss, backward,
+/// optional global-norm clipping, Adam with torch's defaults (lr 1e-3, eps 1e-8).
+struct Trainer<M: Module> {
+    model: Option<M>,
+    optim: ModuleOptimizer,
+    loss: CrossEntropyLoss,
+    clip: Option<f64>,
+}
+
+impl<M: Module> Trainer<M> {
+    fn new(model: M, clip: Option<f64>, device: &Device) -> Self {
+        Self {
+            model: Some(model),
+            optim: AdamConfig::new().with_epsilon(1e-8).init(),
+            loss: CrossEntropyLossConfig::new().init(device),
+            clip,
+        }
+    }
+
+    fn params(&self) -> usize {
+        self.model.as_ref().map_or(0, Module::num_params)
+    }
+
+    /// One optimizer step on the loss `forward` computes (it reads the loss to the host, as
+    /// torch's step returns it).
+    fn step(&mut self, forward: impl FnOnce(&M, &CrossEntropyLoss) -> Tensor<1>) {
+        let model = self.model.take().expect("model");
+        let loss = forward(&model, &self.loss);
+        let _ = loss.clone().into_scalar::<f32>();
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        if let Some(max) = self.clip {
+            clip_grad_norm(&model, &mut grads, max);
+        }
+        self.model = Some(self.optim.step(1e-3, model, grads));
+    }
 }
 
 fn lm_train(cell: CellKind, name: &'static str, device: &Device) -> Config {
     let (v, e, h, l, b, t) = (10_000, 256, 256, 2, 32, 35);
     let data = token_pool(1, 4, b * (t + 1), v);
-    let mut model = Some(SeqModel::new(
-        v,
-        e,
-        RecurrentConfig::new(cell, e, h).with_num_layers(l),
-        v,
-        device,
-    ));
-    let params = model.as_ref().map_or(0, Module::num_params);
-    let mut optim = adam();
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let rnn = RecurrentConfig::new(cell, e, h).with_num_layers(l);
+    let mut trainer = Trainer::new(SeqModel::new(v, e, rnn, v, device), Some(0.25), device);
+    let params = trainer.params();
     let device = device.clone();
     let mut it = 0;
     let step = move || {
-        let batch = &data[it % data.len()];
+        let tokens = ints(&data[it % data.len()], [b, t + 1], &device);
         it += 1;
-        let tokens = ints(batch, [b, t + 1], &device);
         let x = tokens.clone().narrow(1, 0, t);
-        let y = tokens.narrow(1, 1, t);
-        let m = model.take().expect("model");
-        let (hidden, _) = m.rnn.forward(m.embedding.forward(x), None, None);
-        let logits = m.head.forward(hidden).reshape([b * t, v]);
-        let loss = loss_fn.forward(logits, y.reshape([b * t]));
-        let _ = loss.clone().into_scalar::<f32>();
-        let mut grads = GradientsParams::from_grads(loss.backward(), &m);
-        clip_grad_norm(&m, &mut grads, 0.25);
-        model = Some(optim.step(1e-3, m, grads));
+        let y = tokens.narrow(1, 1, t).reshape([b * t]);
+        trainer.step(|m, loss| {
+            let (hidden, _) = m.rnn.forward(m.embedding.forward(x), None, None);
+            loss.forward(m.head.forward(hidden).reshape([b * t, v]), y)
+        });
     };
     let gates = cell.num_gates();
     Config {
@@ -160,28 +180,21 @@ fn bilstm_cls_train(device: &Device) -> Config {
     let (v, e, h, b, t, c) = (20_000, 128, 128, 64, 128, 2);
     let xs = token_pool(2, 4, b * t, v);
     let ys = token_pool(3, 4, b, c);
-    let config = RecurrentConfig::new(CellKind::LSTM, e, h).with_bidirectional(true);
-    let mut model = Some(SeqModel::new(v, e, config, c, device));
-    let params = model.as_ref().map_or(0, Module::num_params);
-    let mut optim = adam();
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let rnn = RecurrentConfig::new(CellKind::LSTM, e, h).with_bidirectional(true);
+    let mut trainer = Trainer::new(SeqModel::new(v, e, rnn, c, device), None, device);
+    let params = trainer.params();
     let device = device.clone();
     let mut it = 0;
     let step = move || {
         let i = it % xs.len();
         it += 1;
-        let m = model.take().expect("model");
-        let (hidden, _) = m.rnn.forward(
-            m.embedding.forward(ints(&xs[i], [b, t], &device)),
-            None,
-            None,
-        );
-        let pooled = hidden.mean_dim(1).squeeze_dim::<2>(1);
+        let tokens = ints(&xs[i], [b, t], &device);
         let labels = Tensor::<1, Int>::from_data(TensorData::new(ys[i].clone(), [b]), &device);
-        let loss = loss_fn.forward(m.head.forward(pooled), labels);
-        let _ = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &m);
-        model = Some(optim.step(1e-3, m, grads));
+        trainer.step(|m, loss| {
+            let (hidden, _) = m.rnn.forward(m.embedding.forward(tokens), None, None);
+            let pooled = hidden.mean_dim(1).squeeze_dim::<2>(1); // mean over time
+            loss.forward(m.head.forward(pooled), labels)
+        });
     };
     Config {
         name: "bilstm_cls_train",
@@ -262,16 +275,15 @@ fn seq2seq_train(device: &Device) -> Config {
     let srcs = token_pool(6, 4, b * s, sv);
     let tgts = token_pool(7, 4, b * t, tv);
     let gru = |input| RecurrentConfig::new(CellKind::Gru, input, h).init(device);
-    let mut model = Some(Seq2Seq {
+    let model = Seq2Seq {
         src_embedding: EmbeddingConfig::new(sv, e).init(device),
         encoder: gru(e),
         tgt_embedding: EmbeddingConfig::new(tv, e).init(device),
         decoder: gru(e),
         head: LinearConfig::new(h, tv).init(device),
-    });
-    let params = model.as_ref().map_or(0, Module::num_params);
-    let mut optim = adam();
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    };
+    let mut trainer = Trainer::new(model, None, device);
+    let params = trainer.params();
     let device = device.clone();
     let mut it = 0;
     let step = move || {
@@ -282,24 +294,17 @@ fn seq2seq_train(device: &Device) -> Config {
             .chunks(t)
             .flat_map(|row| std::iter::once(0).chain(row[..t - 1].iter().copied()))
             .collect();
-        let m = model.take().expect("model");
-        let (_, enc) = m.encoder.forward(
-            m.src_embedding.forward(ints(&srcs[i], [b, s], &device)),
-            None,
-            None,
-        );
-        let (dec, _) = m.decoder.forward(
-            m.tgt_embedding.forward(ints(&tgt_in, [b, t], &device)),
-            Some(enc),
-            None,
-        );
-        let logits = m.head.forward(dec).reshape([b * t, tv]);
+        let src = ints(&srcs[i], [b, s], &device);
+        let tgt_in = ints(&tgt_in, [b, t], &device);
         let targets =
             Tensor::<1, Int>::from_data(TensorData::new(tgts[i].clone(), [b * t]), &device);
-        let loss = loss_fn.forward(logits, targets);
-        let _ = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &m);
-        model = Some(optim.step(1e-3, m, grads));
+        trainer.step(|m, loss| {
+            let (_, encoded) = m.encoder.forward(m.src_embedding.forward(src), None, None);
+            let (decoded, _) =
+                m.decoder
+                    .forward(m.tgt_embedding.forward(tgt_in), Some(encoded), None);
+            loss.forward(m.head.forward(decoded).reshape([b * t, tv]), targets)
+        });
     };
     let enc = 2 * 3 * h * (e + h) * b * s;
     let dec = (2 * 3 * h * (e + h) + 2 * h * tv) * b * t;
