@@ -176,6 +176,11 @@ impl Checkpoint {
         Self::pointer(root, "best")
     }
 
+    /// The checkpoint to use a trained run from: the best, else the latest.
+    pub fn best_or_latest(root: &Path) -> Option<PathBuf> {
+        Self::best(root).or_else(|| Self::latest(root))
+    }
+
     fn prune(root: &Path, keep: usize) -> Result<(), CheckpointError> {
         let best = Self::best(root);
         let mut all: Vec<PathBuf> = std::fs::read_dir(root)
