@@ -25,6 +25,7 @@
 
 mod cell;
 mod clip;
+mod fused;
 mod recurrent;
 pub mod weights;
 

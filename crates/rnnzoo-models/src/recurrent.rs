@@ -5,6 +5,8 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::cell::{CellKind, CellState, CellWeights, PreparedCell};
+use crate::fused;
+use rnnzoo_kernels::SequenceSpec;
 
 /// Configuration of a [`Recurrent`] layer; defaults follow PyTorch's `nn.RNN`/`nn.LSTM`/`nn.GRU`
 /// except `batch_first` (true here) and the LSTM `forget_bias`.
@@ -189,16 +191,7 @@ impl StepMasks {
                 masks: vec![None; steps],
             };
         };
-        assert_eq!(
-            lengths.len(),
-            batch,
-            "one length per sequence: {} lengths for a batch of {batch}",
-            lengths.len()
-        );
-        assert!(
-            lengths.iter().all(|&l| (1..=steps).contains(&l)),
-            "every length must be in 1..={steps}: {lengths:?}"
-        );
+        check_lengths(lengths, batch, steps);
         let masks = (0..steps)
             .map(|t| {
                 lengths.iter().any(|&l| l <= t).then(|| {
@@ -211,13 +204,28 @@ impl StepMasks {
     }
 }
 
+/// Panics unless there is one length per sequence, each in `1..=steps`.
+fn check_lengths(lengths: &[usize], batch: usize, steps: usize) {
+    assert_eq!(
+        lengths.len(),
+        batch,
+        "one length per sequence: {} lengths for a batch of {batch}",
+        lengths.len()
+    );
+    assert!(
+        lengths.iter().all(|&l| (1..=steps).contains(&l)),
+        "every length must be in 1..={steps}: {lengths:?}"
+    );
+}
+
 /// Runs one cell over a whole sequence (forwards, or backwards when `reverse`), freezing the
 /// state and zeroing the output at padded steps. Returns the per-step outputs in time order and
 /// the final state.
 ///
-/// This is the time loop a whole-sequence kernel replaces; its inputs and outputs are per-step
-/// tensors so that stacked layers pass them on without slicing a grad-requiring `[B, T, ·]`
-/// tensor once per step (whose backward is O(T²) under Burn's autodiff).
+/// This is the per-step path, for backends without the whole-sequence operation of
+/// [`crate::fused`] (ndarray, wgpu) and for [`Recurrent::forward_steps`]; its inputs and outputs
+/// are per-step tensors so that stacked layers pass them on without slicing a grad-requiring
+/// `[B, T, ·]` tensor once per step (whose backward is O(T²) under Burn's autodiff).
 fn run_direction(
     cell: &PreparedCell,
     inputs: &[Tensor<2>],
@@ -307,11 +315,11 @@ impl Recurrent {
         lengths: Option<&[usize]>,
     ) -> (Tensor<3>, RecurrentState) {
         let input = if self.batch_first {
-            input
-        } else {
             input.swap_dims(0, 1)
+        } else {
+            input
         };
-        let [_, steps, features] = input.dims();
+        let [steps, _, features] = input.dims();
         assert_eq!(
             features,
             self.input_size(),
@@ -319,23 +327,79 @@ impl Recurrent {
             self.input_size()
         );
         let device = input.device();
-        let (outputs, final_state) = self.forward_steps(
-            input
-                .chunk(steps, 1)
-                .into_iter()
-                .map(|x| x.squeeze_dim::<2>(1))
-                .collect(),
-            state,
-            lengths,
-            &device,
-        );
-        let output = Tensor::stack::<3>(outputs, 1);
-        let output = if self.batch_first {
-            output
+        let (output, final_state) = if fused::supports(&device) {
+            self.forward_whole_sequences(input, state, lengths)
         } else {
+            let (outputs, final_state) = self.forward_steps(
+                input
+                    .chunk(steps, 0)
+                    .into_iter()
+                    .map(|x| x.squeeze_dim::<2>(0))
+                    .collect(),
+                state,
+                lengths,
+                &device,
+            );
+            (Tensor::stack::<3>(outputs, 0), final_state)
+        };
+        let output = if self.batch_first {
             output.swap_dims(0, 1)
+        } else {
+            output
         };
         (output, final_state)
+    }
+
+    /// [`Recurrent::forward`] on a time-major input with one whole-sequence operation per layer
+    /// and direction (see [`crate::fused`]).
+    fn forward_whole_sequences(
+        &self,
+        mut x: Tensor<3>,
+        state: Option<RecurrentState>,
+        lengths: Option<&[usize]>,
+    ) -> (Tensor<3>, RecurrentState) {
+        let [steps, batch, _] = x.dims();
+        assert!(steps > 0, "a sequence needs at least one step");
+        let device = x.device();
+        if let Some(lengths) = lengths {
+            check_lengths(lengths, batch, steps);
+        }
+        // Unpadded batches skip the per-row length test.
+        let lengths = lengths
+            .filter(|l| l.iter().any(|&l| l < steps))
+            .map(<[usize]>::to_vec);
+        let state = state.unwrap_or_else(|| self.zero_state(batch, &device));
+        let initial = self.split_state(state);
+        let dirs = self.num_directions();
+        let mut finals = Vec::with_capacity(self.cells.len());
+        for layer in 0..self.num_layers {
+            if layer > 0 {
+                x = self.dropout.forward(x);
+            }
+            let mut outputs = Vec::with_capacity(dirs);
+            for direction in 0..dirs {
+                let index = layer * dirs + direction;
+                let spec = SequenceSpec {
+                    cell: fused::kernel_cell(self.cell),
+                    reverse: direction == 1,
+                    lengths: lengths.clone(),
+                };
+                let (output, last) = fused::run_sequence(
+                    &self.cells[index],
+                    spec,
+                    x.clone(),
+                    initial[index].clone(),
+                );
+                outputs.push(output);
+                finals.push(last);
+            }
+            x = if dirs == 1 {
+                outputs.pop().expect("one direction")
+            } else {
+                Tensor::cat(outputs, 2)
+            };
+        }
+        (x, self.join_state(finals))
     }
 
     /// Runs the stack over a sequence given as one `[B, input_size]` tensor per step, returning

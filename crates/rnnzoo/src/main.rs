@@ -459,6 +459,7 @@ fn run_command(command: Command) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    rnnzoo_train::device::keep_freed_memory();
     match run_command(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

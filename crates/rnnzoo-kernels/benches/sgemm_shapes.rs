@@ -1,0 +1,56 @@
+//! GFLOP/s of the kernels' matrix product on the shapes of the benchmark's LSTM 512 layer
+//! (`cargo bench -p rnnzoo-kernels --bench sgemm_shapes`; `RAYON_NUM_THREADS=1` for one core).
+
+use std::time::Instant;
+
+use rnnzoo_kernels::sgemm::{MatRef, PackedRhs, sgemm, sgemm_packed};
+
+fn gflops(m: usize, k: usize, n: usize, mut run: impl FnMut()) -> f64 {
+    let iters = ((2e9 / (2.0 * (m * n * k) as f64)) as usize).max(3);
+    run();
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let start = Instant::now();
+        for _ in 0..iters {
+            run();
+        }
+        best = best.min(start.elapsed().as_secs_f64() / iters as f64);
+    }
+    2.0 * (m * n * k) as f64 / best / 1e9
+}
+
+fn main() {
+    println!("threads: {}", rayon::current_num_threads());
+    for &(m, k, n, what) in &[
+        (32, 512, 2048, "step h·W_hh (packed once)"),
+        (32, 2048, 512, "step dpre·W_hhᵀ (packed once)"),
+        (3200, 512, 2048, "X·W_ih"),
+        (3200, 2048, 512, "dpre·W_ihᵀ"),
+        (512, 3200, 2048, "Xᵀ·dpre"),
+    ] {
+        let a = vec![0.5f32; m * k];
+        let b = vec![0.25f32; k * n];
+        let mut c = vec![0.0f32; m * n];
+        let packed = PackedRhs::pack(MatRef::row_major(&b, k, n));
+        let g = if what.contains("packed once") {
+            gflops(m, k, n, || {
+                sgemm_packed(MatRef::row_major(&a, m, k), &packed, &mut c, n, true)
+            })
+        } else if what.starts_with("Xᵀ") {
+            gflops(m, k, n, || {
+                sgemm(
+                    MatRef::row_major(&a, k, m).t(),
+                    MatRef::row_major(&b, k, n),
+                    &mut c,
+                    n,
+                    false,
+                )
+            })
+        } else {
+            gflops(m, k, n, || {
+                sgemm(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), &mut c, n, false)
+            })
+        };
+        println!("{m:>5} x {k:>5} x {n:>5}  {g:7.1} GFLOP/s  {what}");
+    }
+}

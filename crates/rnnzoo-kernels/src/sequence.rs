@@ -1,0 +1,730 @@
+//! The time loops of one recurrent layer in one direction, forward and backward, on host `f32`
+//! buffers.
+//!
+//! Layout: everything is time-major and row-major. `x` is `[T, B, I]`, the fused weights are
+//! stored as in `rnnzoo_models::CellWeights` (`W_ih [I, G·H]`, `W_hh [H, G·H]`, gate blocks in
+//! PyTorch's order), states are `[B, H]`. The forward returns one packed buffer
+//! `[T + S, B, H]`: the outputs of the `T` steps (zero at padded steps), then the final `h`, then
+//! (LSTM only, `S = 2`) the final `c`.
+//!
+//! Forward: `X · W_ih` for all steps as one product, then per step one `h · W_hh` product into
+//! the same buffer and one fused element-wise pass, which overwrites the pre-activations with the
+//! gate activations the backward needs. Backward: one pass backwards through time computing the
+//! pre-activation gradients and `dh_{t-1} = dpre_t · W_hhᵀ`, then the weight and input
+//! gradients as three large products over all steps at once.
+//!
+//! Padded steps (`t >= length`) freeze the state and output zero, in both directions, so the
+//! backward direction starts at each sequence's last real step.
+
+use crate::math::{sigmoid, tanh};
+use crate::sgemm::{MatRef, PackedRhs, sgemm, sgemm_packed};
+use crate::simd;
+
+/// The recurrent cells, with the equations of `rnnzoo_models::CellKind`. Gate blocks in the
+/// fused weights follow PyTorch's order: LSTM `i, f, g, o` (`i, g, o` when coupled), GRU
+/// `r, z, n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cell {
+    /// Elman RNN, `h_t = tanh(pre)` or `max(0, pre)` when `relu`.
+    Rnn {
+        /// ReLU instead of tanh.
+        relu: bool,
+    },
+    /// LSTM, optionally with diagonal peepholes and coupled gates (`f = 1 - i`).
+    Lstm {
+        /// Peephole connections.
+        peephole: bool,
+        /// Coupled input and forget gates.
+        coupled: bool,
+    },
+    /// GRU, PyTorch's formulation (reset gate applied after the hidden product).
+    Gru,
+}
+
+impl Cell {
+    /// Gate blocks `G` in the fused weights.
+    pub fn num_gates(&self) -> usize {
+        match self {
+            Cell::Rnn { .. } => 1,
+            Cell::Lstm { coupled: true, .. } => 3,
+            Cell::Lstm { coupled: false, .. } => 4,
+            Cell::Gru => 3,
+        }
+    }
+
+    /// Whether the cell carries a cell state (the LSTM).
+    pub fn has_cell_state(&self) -> bool {
+        matches!(self, Cell::Lstm { .. })
+    }
+
+    /// Whether the cell has peephole weights.
+    pub fn has_peepholes(&self) -> bool {
+        matches!(self, Cell::Lstm { peephole: true, .. })
+    }
+}
+
+/// What one call runs: the cell, the direction and the true lengths of a padded batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SequenceSpec {
+    /// The cell.
+    pub cell: Cell,
+    /// Run from the last step to the first.
+    pub reverse: bool,
+    /// True length of each sequence (`1..=T`), `None` when no sequence is padded.
+    pub lengths: Option<Vec<usize>>,
+}
+
+impl SequenceSpec {
+    /// Rows after the `T` outputs in the packed result: `h_n`, and `c_n` for the LSTM.
+    pub fn state_rows(&self) -> usize {
+        if self.cell.has_cell_state() { 2 } else { 1 }
+    }
+
+    fn valid(&self, t: usize, b: usize) -> bool {
+        self.lengths.as_ref().is_none_or(|l| t < l[b])
+    }
+
+    /// Time index of the `s`-th step processed.
+    fn time(&self, s: usize, steps: usize) -> usize {
+        if self.reverse { steps - 1 - s } else { s }
+    }
+}
+
+/// Sizes of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SequenceDims {
+    /// Steps `T`.
+    pub steps: usize,
+    /// Batch `B`.
+    pub batch: usize,
+    /// Input features `I`.
+    pub input: usize,
+    /// Hidden size `H`.
+    pub hidden: usize,
+}
+
+/// Borrowed cell parameters. Absent biases are zeros; `peephole` is `[3, H]` (rows `p_i`, `p_f`,
+/// `p_o`) for peephole LSTMs and ignored otherwise.
+#[derive(Clone, Copy, Debug)]
+pub struct SequenceWeights<'a> {
+    /// `W_ih [I, G·H]`.
+    pub weight_ih: &'a [f32],
+    /// `W_hh [H, G·H]`.
+    pub weight_hh: &'a [f32],
+    /// `b_ih [G·H]`.
+    pub bias_ih: &'a [f32],
+    /// `b_hh [G·H]`.
+    pub bias_hh: &'a [f32],
+    /// `[3, H]` peephole weights (peephole LSTM only).
+    pub peephole: &'a [f32],
+}
+
+/// What the forward keeps for the backward.
+#[derive(Clone, Debug, Default)]
+pub struct SavedActivations {
+    /// `[T, B, G·H]` gate activations (LSTM `i, f, g, o` or `i, g, o`; GRU `r, z, n`; RNN `h_t`).
+    gates: Vec<f32>,
+    /// `[T, B, H]` the state `h` each step started from.
+    hidden_prev: Vec<f32>,
+    /// `[T, B, H]` LSTM: the cell state each step started from.
+    cell_prev: Vec<f32>,
+    /// `[T, B, H]` LSTM: `c_t`.
+    cell: Vec<f32>,
+    /// `[T, B, H]` LSTM: `tanh(c_t)`.
+    tanh_cell: Vec<f32>,
+    /// `[T, B, H]` GRU: `W_hn h_{t-1} + b_hn`.
+    hidden_n: Vec<f32>,
+}
+
+/// Gradients of every input of [`forward`].
+#[derive(Clone, Debug)]
+pub struct SequenceGradients {
+    /// `[T, B, I]`.
+    pub x: Vec<f32>,
+    /// `[B, H]`.
+    pub h0: Vec<f32>,
+    /// `[B, H]` (zeros for cells without a cell state).
+    pub c0: Vec<f32>,
+    /// `[I, G·H]`.
+    pub weight_ih: Vec<f32>,
+    /// `[H, G·H]`.
+    pub weight_hh: Vec<f32>,
+    /// `[G·H]`.
+    pub bias_ih: Vec<f32>,
+    /// `[G·H]`.
+    pub bias_hh: Vec<f32>,
+    /// `[3, H]` (zeros without peepholes).
+    pub peephole: Vec<f32>,
+}
+
+fn check(spec: &SequenceSpec, d: &SequenceDims, x: &[f32], h0: &[f32], w: &SequenceWeights) {
+    let gh = spec.cell.num_gates() * d.hidden;
+    assert!(d.steps > 0 && d.batch > 0, "empty sequence batch: {d:?}");
+    assert_eq!(x.len(), d.steps * d.batch * d.input, "x is not [T, B, I]");
+    assert_eq!(h0.len(), d.batch * d.hidden, "h0 is not [B, H]");
+    assert_eq!(w.weight_ih.len(), d.input * gh, "W_ih is not [I, G·H]");
+    assert_eq!(w.weight_hh.len(), d.hidden * gh, "W_hh is not [H, G·H]");
+    assert_eq!(w.bias_ih.len(), gh, "b_ih is not [G·H]");
+    assert_eq!(w.bias_hh.len(), gh, "b_hh is not [G·H]");
+    if spec.cell.has_peepholes() {
+        assert_eq!(w.peephole.len(), 3 * d.hidden, "peepholes are not [3, H]");
+    }
+    if let Some(lengths) = &spec.lengths {
+        assert_eq!(lengths.len(), d.batch, "one length per sequence");
+        assert!(
+            lengths.iter().all(|&l| (1..=d.steps).contains(&l)),
+            "every length must be in 1..={}: {lengths:?}",
+            d.steps
+        );
+    }
+}
+
+/// Runs the layer over the sequence. Returns the packed `[T + S, B, H]` result and, when
+/// `keep_for_backward`, what [`backward`] needs.
+pub fn forward(
+    spec: &SequenceSpec,
+    d: SequenceDims,
+    x: &[f32],
+    h0: &[f32],
+    c0: &[f32],
+    w: &SequenceWeights,
+    keep_for_backward: bool,
+) -> (Vec<f32>, Option<SavedActivations>) {
+    check(spec, &d, x, h0, w);
+    let SequenceDims {
+        steps,
+        batch,
+        input,
+        hidden: h,
+    } = d;
+    let gh = spec.cell.num_gates() * h;
+    let lstm = spec.cell.has_cell_state();
+    let gru = matches!(spec.cell, Cell::Gru);
+    if lstm {
+        assert_eq!(c0.len(), batch * h, "c0 is not [B, H]");
+    }
+
+    // Input projection of every step at once; the biases join in the element-wise pass.
+    let mut gates = vec![0.0f32; steps * batch * gh];
+    sgemm(
+        MatRef::row_major(x, steps * batch, input),
+        MatRef::row_major(w.weight_ih, input, gh),
+        &mut gates,
+        gh,
+        false,
+    );
+    let bias_x: Vec<f32> = if gru {
+        // b_hn stays inside the reset product; b_hr and b_hz join b_ih.
+        (0..gh)
+            .map(|j| w.bias_ih[j] + if j < 2 * h { w.bias_hh[j] } else { 0.0 })
+            .collect()
+    } else {
+        w.bias_ih.iter().zip(w.bias_hh).map(|(a, b)| a + b).collect()
+    };
+
+    let weight_hh = PackedRhs::pack(MatRef::row_major(w.weight_hh, h, gh));
+    let zeros = vec![0.0f32; 3 * h];
+    let peep = if spec.cell.has_peepholes() {
+        w.peephole
+    } else {
+        &zeros
+    };
+    let mut packed = vec![0.0f32; (steps + spec.state_rows()) * batch * h];
+    let mut state_h = h0.to_vec();
+    let mut state_c = if lstm { c0.to_vec() } else { Vec::new() };
+    let keep = |n: usize| if keep_for_backward { vec![0.0f32; n] } else { Vec::new() };
+    let mut saved = SavedActivations {
+        gates: Vec::new(),
+        hidden_prev: keep(steps * batch * h),
+        cell_prev: if lstm { keep(steps * batch * h) } else { Vec::new() },
+        cell: if lstm { keep(steps * batch * h) } else { Vec::new() },
+        tanh_cell: if lstm { keep(steps * batch * h) } else { Vec::new() },
+        hidden_n: if gru { keep(steps * batch * h) } else { Vec::new() },
+    };
+    // Where a row's c_t, tanh c_t (or GRU W_hn h) go when nothing is kept: writing them
+    // unconditionally keeps the element-wise loops branch-free, so they vectorise.
+    let mut scratch = vec![0.0f32; 2 * h];
+    let mut hidden_product = if gru {
+        vec![0.0f32; batch * gh]
+    } else {
+        Vec::new()
+    };
+
+    for s in 0..steps {
+        let t = spec.time(s, steps);
+        let bh = t * batch * h..(t + 1) * batch * h;
+        if keep_for_backward {
+            saved.hidden_prev[bh.clone()].copy_from_slice(&state_h);
+            if lstm {
+                saved.cell_prev[bh.clone()].copy_from_slice(&state_c);
+            }
+        }
+        let step_gates = &mut gates[t * batch * gh..(t + 1) * batch * gh];
+        let hmat = MatRef::row_major(&state_h, batch, h);
+        if gru {
+            sgemm_packed(hmat, &weight_hh, &mut hidden_product, gh, false);
+        } else {
+            sgemm_packed(hmat, &weight_hh, step_gates, gh, true);
+        }
+        let (outputs, _) = packed.split_at_mut(steps * batch * h);
+        let out = &mut outputs[bh.clone()];
+        simd(|| {
+            for b in 0..batch {
+                if !spec.valid(t, b) {
+                    continue;
+                }
+                let row = b * h..(b + 1) * h;
+                let pre = &mut step_gates[b * gh..(b + 1) * gh];
+                for (p, bias) in pre.iter_mut().zip(&bias_x) {
+                    *p += bias;
+                }
+                let hb = &mut state_h[row.clone()];
+                match spec.cell {
+                    Cell::Rnn { relu } => {
+                        for j in 0..h {
+                            let v = if relu { pre[j].max(0.0) } else { tanh(pre[j]) };
+                            pre[j] = v;
+                            hb[j] = v;
+                        }
+                    }
+                    Cell::Lstm { coupled, .. } => {
+                        let cb = &mut state_c[row.clone()];
+                        let (c_out, tc_out) = if keep_for_backward {
+                            (
+                                &mut saved.cell[bh.start + b * h..][..h],
+                                &mut saved.tanh_cell[bh.start + b * h..][..h],
+                            )
+                        } else {
+                            let (c, tc) = scratch.split_at_mut(h);
+                            (c, tc)
+                        };
+                        lstm_forward_row(pre, cb, hb, peep, coupled, h, c_out, tc_out);
+                    }
+                    Cell::Gru => {
+                        let hp = &hidden_product[b * gh..(b + 1) * gh];
+                        let hn_out = if keep_for_backward {
+                            &mut saved.hidden_n[bh.start + b * h..][..h]
+                        } else {
+                            &mut scratch[..h]
+                        };
+                        gru_forward_row(pre, hp, &w.bias_hh[2 * h..], hb, h, hn_out);
+                    }
+                }
+                out[row.clone()].copy_from_slice(hb);
+            }
+        });
+    }
+    let tail = steps * batch * h;
+    packed[tail..tail + batch * h].copy_from_slice(&state_h);
+    if lstm {
+        packed[tail + batch * h..].copy_from_slice(&state_c);
+    }
+    saved.gates = gates;
+    (packed, keep_for_backward.then_some(saved))
+}
+
+/// One LSTM row: `pre` holds the pre-activations and receives the gate activations; `c` and `h`
+/// are updated in place. `c_out`/`tc_out` receive `c_t` and `tanh c_t`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn lstm_forward_row(
+    pre: &mut [f32],
+    c: &mut [f32],
+    hid: &mut [f32],
+    peep: &[f32],
+    coupled: bool,
+    h: usize,
+    c_out: &mut [f32],
+    tc_out: &mut [f32],
+) {
+    let (pi, pf, po) = (&peep[..h], &peep[h..2 * h], &peep[2 * h..3 * h]);
+    let (c, hid, c_out, tc_out) = (&mut c[..h], &mut hid[..h], &mut c_out[..h], &mut tc_out[..h]);
+    if coupled {
+        let (gi, rest) = pre.split_at_mut(h);
+        let (gg, go) = rest.split_at_mut(h);
+        let go = &mut go[..h];
+        for j in 0..h {
+            let cp = c[j];
+            let i = sigmoid(gi[j] + pi[j] * cp);
+            let g = tanh(gg[j]);
+            let cn = (1.0 - i) * cp + i * g;
+            let o = sigmoid(go[j] + po[j] * cn);
+            let tc = tanh(cn);
+            gi[j] = i;
+            gg[j] = g;
+            go[j] = o;
+            c[j] = cn;
+            hid[j] = o * tc;
+            c_out[j] = cn;
+            tc_out[j] = tc;
+        }
+    } else {
+        let (gi, rest) = pre.split_at_mut(h);
+        let (gf, rest) = rest.split_at_mut(h);
+        let (gg, go) = rest.split_at_mut(h);
+        let go = &mut go[..h];
+        for j in 0..h {
+            let cp = c[j];
+            let i = sigmoid(gi[j] + pi[j] * cp);
+            let f = sigmoid(gf[j] + pf[j] * cp);
+            let g = tanh(gg[j]);
+            let cn = f * cp + i * g;
+            let o = sigmoid(go[j] + po[j] * cn);
+            let tc = tanh(cn);
+            gi[j] = i;
+            gf[j] = f;
+            gg[j] = g;
+            go[j] = o;
+            c[j] = cn;
+            hid[j] = o * tc;
+            c_out[j] = cn;
+            tc_out[j] = tc;
+        }
+    }
+}
+
+/// One GRU row: `pre` holds `W_ih x + b_ih (+ b_hr, b_hz)` and receives `r, z, n`; `hp` is
+/// `W_hh h` without bias; `h` is updated in place; `hn_out` receives `W_hn h + b_hn`.
+#[inline(always)]
+fn gru_forward_row(
+    pre: &mut [f32],
+    hp: &[f32],
+    bias_hn: &[f32],
+    hid: &mut [f32],
+    h: usize,
+    hn_out: &mut [f32],
+) {
+    let hn_out = &mut hn_out[..h];
+    let (gr, rest) = pre.split_at_mut(h);
+    let (gz, gn) = rest.split_at_mut(h);
+    let gn = &mut gn[..h];
+    let (hr, hz, hn) = (&hp[..h], &hp[h..2 * h], &hp[2 * h..3 * h]);
+    let (bias_hn, hid) = (&bias_hn[..h], &mut hid[..h]);
+    for j in 0..h {
+        let r = sigmoid(gr[j] + hr[j]);
+        let z = sigmoid(gz[j] + hz[j]);
+        let hnj = hn[j] + bias_hn[j];
+        let n = tanh(gn[j] + r * hnj);
+        gr[j] = r;
+        gz[j] = z;
+        gn[j] = n;
+        hid[j] = n + z * (hid[j] - n);
+        hn_out[j] = hnj;
+    }
+}
+
+/// Gradients of [`forward`]'s inputs given the gradient of its packed result `[T + S, B, H]`.
+pub fn backward(
+    spec: &SequenceSpec,
+    d: SequenceDims,
+    x: &[f32],
+    w: &SequenceWeights,
+    saved: &SavedActivations,
+    d_packed: &[f32],
+) -> SequenceGradients {
+    let SequenceDims {
+        steps,
+        batch,
+        input,
+        hidden: h,
+    } = d;
+    let gh = spec.cell.num_gates() * h;
+    let lstm = spec.cell.has_cell_state();
+    let gru = matches!(spec.cell, Cell::Gru);
+    assert_eq!(
+        d_packed.len(),
+        (steps + spec.state_rows()) * batch * h,
+        "gradient is not [T + S, B, H]"
+    );
+    let tail = steps * batch * h;
+    let mut dh = d_packed[tail..tail + batch * h].to_vec();
+    let mut dc = if lstm {
+        d_packed[tail + batch * h..].to_vec()
+    } else {
+        Vec::new()
+    };
+    let zeros = vec![0.0f32; 3 * h];
+    let peep = if spec.cell.has_peepholes() {
+        w.peephole
+    } else {
+        &zeros
+    };
+    let mut d_peep = vec![0.0f32; 3 * h];
+    // Gradient of the input pre-activations; the GRU also needs that of `W_hh h + b_hh`.
+    let mut d_pre = vec![0.0f32; steps * batch * gh];
+    let mut d_hidden_pre = if gru {
+        vec![0.0f32; steps * batch * gh]
+    } else {
+        Vec::new()
+    };
+    let weight_hh_t = PackedRhs::pack(MatRef::row_major(w.weight_hh, h, gh).t());
+    let mut dh_next = vec![0.0f32; batch * h];
+    let mut d_bias_ih = vec![0.0f32; gh];
+    let mut d_bias_hh = if gru { vec![0.0f32; gh] } else { Vec::new() };
+
+    for s in (0..steps).rev() {
+        let t = spec.time(s, steps);
+        let bh = t * batch * h;
+        let dy = &d_packed[bh..bh + batch * h];
+        let gates = &saved.gates[t * batch * gh..(t + 1) * batch * gh];
+        let dp = &mut d_pre[t * batch * gh..(t + 1) * batch * gh];
+        simd(|| {
+            for b in 0..batch {
+                let row = b * h..(b + 1) * h;
+                if !spec.valid(t, b) {
+                    // Frozen state: the gradient passes through untouched.
+                    dh_next[row.clone()].copy_from_slice(&dh[row]);
+                    continue;
+                }
+                let g = &gates[b * gh..(b + 1) * gh];
+                let dpb = &mut dp[b * gh..(b + 1) * gh];
+                let dhb = &dh[row.clone()];
+                let dyb = &dy[row.clone()];
+                // This row in the saved `[T, B, H]` buffers.
+                let saved_row = bh + b * h..bh + (b + 1) * h;
+                match spec.cell {
+                    Cell::Rnn { relu } => {
+                        let dpb = &mut dpb[..h];
+                        for j in 0..h {
+                            let dtot = dhb[j] + dyb[j];
+                            let hv = g[j];
+                            dpb[j] = if relu {
+                                if hv > 0.0 { dtot } else { 0.0 }
+                            } else {
+                                dtot * (1.0 - hv * hv)
+                            };
+                        }
+                        dh_next[row].fill(0.0);
+                    }
+                    Cell::Lstm { coupled, .. } => {
+                        let r = saved_row;
+                        lstm_backward_row(
+                            g,
+                            dpb,
+                            &saved.cell_prev[r.clone()],
+                            &saved.cell[r.clone()],
+                            &saved.tanh_cell[r],
+                            dhb,
+                            dyb,
+                            &mut dc[row.clone()],
+                            peep,
+                            &mut d_peep,
+                            coupled,
+                            h,
+                        );
+                        dh_next[row].fill(0.0);
+                    }
+                    Cell::Gru => {
+                        let r = saved_row;
+                        let dhp = &mut d_hidden_pre[(t * batch + b) * gh..][..gh];
+                        gru_backward_row(
+                            g,
+                            dpb,
+                            dhp,
+                            &saved.hidden_prev[r.clone()],
+                            &saved.hidden_n[r],
+                            dhb,
+                            dyb,
+                            &mut dh_next[row],
+                            h,
+                        );
+                        for (acc, v) in d_bias_hh.iter_mut().zip(dhp.iter()) {
+                            *acc += v;
+                        }
+                    }
+                }
+                for (acc, v) in d_bias_ih.iter_mut().zip(dpb.iter()) {
+                    *acc += v;
+                }
+            }
+        });
+        // dh_{t-1} += d(W_hh h)_t · W_hhᵀ
+        let d_hidden_rows = if gru {
+            &d_hidden_pre[t * batch * gh..(t + 1) * batch * gh]
+        } else {
+            &d_pre[t * batch * gh..(t + 1) * batch * gh]
+        };
+        sgemm_packed(
+            MatRef::row_major(d_hidden_rows, batch, gh),
+            &weight_hh_t,
+            &mut dh_next,
+            h,
+            true,
+        );
+        std::mem::swap(&mut dh, &mut dh_next);
+    }
+
+    let rows = steps * batch;
+    let d_hidden_all = if gru { &d_hidden_pre } else { &d_pre };
+    let mut dx = vec![0.0f32; rows * input];
+    sgemm(
+        MatRef::row_major(&d_pre, rows, gh),
+        MatRef::row_major(w.weight_ih, input, gh).t(),
+        &mut dx,
+        input,
+        false,
+    );
+    let mut d_weight_ih = vec![0.0f32; input * gh];
+    sgemm(
+        MatRef::row_major(x, rows, input).t(),
+        MatRef::row_major(&d_pre, rows, gh),
+        &mut d_weight_ih,
+        gh,
+        false,
+    );
+    let mut d_weight_hh = vec![0.0f32; h * gh];
+    sgemm(
+        MatRef::row_major(&saved.hidden_prev, rows, h).t(),
+        MatRef::row_major(d_hidden_all, rows, gh),
+        &mut d_weight_hh,
+        gh,
+        false,
+    );
+    let bias_hh = if gru {
+        d_bias_hh
+    } else {
+        d_bias_ih.clone()
+    };
+    SequenceGradients {
+        x: dx,
+        h0: dh,
+        c0: if lstm { dc } else { vec![0.0; batch * h] },
+        weight_ih: d_weight_ih,
+        weight_hh: d_weight_hh,
+        bias_ih: d_bias_ih,
+        bias_hh,
+        peephole: if spec.cell.has_peepholes() {
+            d_peep
+        } else {
+            vec![0.0; 3 * h]
+        },
+    }
+}
+
+/// One LSTM row backwards: fills `dp` (pre-activation gradients) and updates `dc` from `dc_t`
+/// to `dc_{t-1}`, accumulating the peephole gradients.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn lstm_backward_row(
+    gates: &[f32],
+    dp: &mut [f32],
+    c_prev: &[f32],
+    c: &[f32],
+    tanh_c: &[f32],
+    dh: &[f32],
+    dy: &[f32],
+    dc: &mut [f32],
+    peep: &[f32],
+    d_peep: &mut [f32],
+    coupled: bool,
+    h: usize,
+) {
+    let (pi, pf, po) = (&peep[..h], &peep[h..2 * h], &peep[2 * h..3 * h]);
+    let (dpi_acc, rest) = d_peep.split_at_mut(h);
+    let (dpf_acc, dpo_acc) = rest.split_at_mut(h);
+    let (c_prev, c, tanh_c, dh, dy, dc) = (
+        &c_prev[..h],
+        &c[..h],
+        &tanh_c[..h],
+        &dh[..h],
+        &dy[..h],
+        &mut dc[..h],
+    );
+    let dpo_acc = &mut dpo_acc[..h];
+    if coupled {
+        let (gi, gg, go) = (&gates[..h], &gates[h..2 * h], &gates[2 * h..3 * h]);
+        let (di_out, rest) = dp.split_at_mut(h);
+        let (dg_out, do_out) = rest.split_at_mut(h);
+        let do_out = &mut do_out[..h];
+        for j in 0..h {
+            let (i, g, o, tc, cp) = (gi[j], gg[j], go[j], tanh_c[j], c_prev[j]);
+            let f = 1.0 - i;
+            let dtot = dh[j] + dy[j];
+            let dpo = dtot * tc * o * (1.0 - o);
+            let dct = dc[j] + dtot * o * (1.0 - tc * tc) + dpo * po[j];
+            // f = 1 - i: the forget path's gradient flows into i with a minus sign.
+            let dpi = (dct * g - dct * cp) * i * (1.0 - i);
+            let dpg = dct * i * (1.0 - g * g);
+            dc[j] = dct * f + dpi * pi[j];
+            di_out[j] = dpi;
+            dg_out[j] = dpg;
+            do_out[j] = dpo;
+            dpi_acc[j] += dpi * cp;
+            dpo_acc[j] += dpo * c[j];
+        }
+    } else {
+        let (gi, gf, gg, go) = (
+            &gates[..h],
+            &gates[h..2 * h],
+            &gates[2 * h..3 * h],
+            &gates[3 * h..4 * h],
+        );
+        let (di_out, rest) = dp.split_at_mut(h);
+        let (df_out, rest) = rest.split_at_mut(h);
+        let (dg_out, do_out) = rest.split_at_mut(h);
+        let do_out = &mut do_out[..h];
+        let dpf_acc = &mut dpf_acc[..h];
+        for j in 0..h {
+            let (i, f, g, o, tc, cp) = (gi[j], gf[j], gg[j], go[j], tanh_c[j], c_prev[j]);
+            let dtot = dh[j] + dy[j];
+            let dpo = dtot * tc * o * (1.0 - o);
+            let dct = dc[j] + dtot * o * (1.0 - tc * tc) + dpo * po[j];
+            let dpi = dct * g * i * (1.0 - i);
+            let dpf = dct * cp * f * (1.0 - f);
+            let dpg = dct * i * (1.0 - g * g);
+            dc[j] = dct * f + dpi * pi[j] + dpf * pf[j];
+            di_out[j] = dpi;
+            df_out[j] = dpf;
+            dg_out[j] = dpg;
+            do_out[j] = dpo;
+            dpi_acc[j] += dpi * cp;
+            dpf_acc[j] += dpf * cp;
+            dpo_acc[j] += dpo * c[j];
+        }
+    }
+}
+
+/// One GRU row backwards: fills the gradients of the input pre-activations `dp` and of
+/// `W_hh h + b_hh` (`dhp`), and writes the direct part `dh_{t-1} = dh_t ⊙ z` into `dh_prev`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn gru_backward_row(
+    gates: &[f32],
+    dp: &mut [f32],
+    dhp: &mut [f32],
+    h_prev: &[f32],
+    hidden_n: &[f32],
+    dh: &[f32],
+    dy: &[f32],
+    dh_prev: &mut [f32],
+    h: usize,
+) {
+    let (gr, gz, gn) = (&gates[..h], &gates[h..2 * h], &gates[2 * h..3 * h]);
+    let (dr_out, rest) = dp.split_at_mut(h);
+    let (dz_out, dn_out) = rest.split_at_mut(h);
+    let dn_out = &mut dn_out[..h];
+    let (dhr_out, rest) = dhp.split_at_mut(h);
+    let (dhz_out, dhn_out) = rest.split_at_mut(h);
+    let dhn_out = &mut dhn_out[..h];
+    let (h_prev, hidden_n, dh, dy, dh_prev) = (
+        &h_prev[..h],
+        &hidden_n[..h],
+        &dh[..h],
+        &dy[..h],
+        &mut dh_prev[..h],
+    );
+    for j in 0..h {
+        let (r, z, n) = (gr[j], gz[j], gn[j]);
+        let dtot = dh[j] + dy[j];
+        let dpn = dtot * (1.0 - z) * (1.0 - n * n);
+        let dpz = dtot * (h_prev[j] - n) * z * (1.0 - z);
+        let dpr = dpn * hidden_n[j] * r * (1.0 - r);
+        dr_out[j] = dpr;
+        dz_out[j] = dpz;
+        dn_out[j] = dpn;
+        dhr_out[j] = dpr;
+        dhz_out[j] = dpz;
+        dhn_out[j] = dpn * r;
+        dh_prev[j] = dtot * z;
+    }
+}
