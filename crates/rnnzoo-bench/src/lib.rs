@@ -13,13 +13,14 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use rnnzoo_data::SplitMix64;
-use rnnzoo_models::{CellKind, Recurrent, RecurrentConfig, RecurrentState, clip_grad_norm};
+use rnnzoo_models::{
+    CellKind, Recurrent, RecurrentConfig, RecurrentState, clip_grad_norm, cross_entropy, linear,
+};
 use serde::Serialize;
 
 /// The config keys, in order.
@@ -114,16 +115,14 @@ struct Config {
 struct Trainer<M: Module> {
     model: Option<M>,
     optim: ModuleOptimizer,
-    loss: CrossEntropyLoss,
     clip: Option<f64>,
 }
 
 impl<M: Module> Trainer<M> {
-    fn new(model: M, clip: Option<f64>, device: &Device) -> Self {
+    fn new(model: M, clip: Option<f64>) -> Self {
         Self {
             model: Some(model),
             optim: AdamConfig::new().with_epsilon(1e-8).init(),
-            loss: CrossEntropyLossConfig::new().init(device),
             clip,
         }
     }
@@ -134,9 +133,9 @@ impl<M: Module> Trainer<M> {
 
     /// One optimizer step on the loss `forward` computes (it reads the loss to the host, as
     /// torch's step returns it).
-    fn step(&mut self, forward: impl FnOnce(&M, &CrossEntropyLoss) -> Tensor<1>) {
+    fn step(&mut self, forward: impl FnOnce(&M) -> Tensor<1>) {
         let model = self.model.take().expect("model");
-        let loss = forward(&model, &self.loss);
+        let loss = forward(&model);
         let _ = loss.clone().into_scalar::<f32>();
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         if let Some(max) = self.clip {
@@ -150,7 +149,7 @@ fn lm_train(cell: CellKind, name: &'static str, device: &Device) -> Config {
     let (v, e, h, l, b, t) = (10_000, 256, 256, 2, 32, 35);
     let data = token_pool(1, 4, b * (t + 1), v);
     let rnn = RecurrentConfig::new(cell, e, h).with_num_layers(l);
-    let mut trainer = Trainer::new(SeqModel::new(v, e, rnn, v, device), Some(0.25), device);
+    let mut trainer = Trainer::new(SeqModel::new(v, e, rnn, v, device), Some(0.25));
     let params = trainer.params();
     let device = device.clone();
     let mut it = 0;
@@ -159,9 +158,9 @@ fn lm_train(cell: CellKind, name: &'static str, device: &Device) -> Config {
         it += 1;
         let x = tokens.clone().narrow(1, 0, t);
         let y = tokens.narrow(1, 1, t).reshape([b * t]);
-        trainer.step(|m, loss| {
+        trainer.step(|m| {
             let (hidden, _) = m.rnn.forward(m.embedding.forward(x), None, None);
-            loss.forward(m.head.forward(hidden).reshape([b * t, v]), y)
+            cross_entropy(linear(&m.head, hidden).reshape([b * t, v]), y)
         });
     };
     let gates = cell.num_gates();
@@ -181,7 +180,7 @@ fn bilstm_cls_train(device: &Device) -> Config {
     let xs = token_pool(2, 4, b * t, v);
     let ys = token_pool(3, 4, b, c);
     let rnn = RecurrentConfig::new(CellKind::LSTM, e, h).with_bidirectional(true);
-    let mut trainer = Trainer::new(SeqModel::new(v, e, rnn, c, device), None, device);
+    let mut trainer = Trainer::new(SeqModel::new(v, e, rnn, c, device), None);
     let params = trainer.params();
     let device = device.clone();
     let mut it = 0;
@@ -190,10 +189,10 @@ fn bilstm_cls_train(device: &Device) -> Config {
         it += 1;
         let tokens = ints(&xs[i], [b, t], &device);
         let labels = Tensor::<1, Int>::from_data(TensorData::new(ys[i].clone(), [b]), &device);
-        trainer.step(|m, loss| {
+        trainer.step(|m| {
             let (hidden, _) = m.rnn.forward(m.embedding.forward(tokens), None, None);
             let pooled = hidden.mean_dim(1).squeeze_dim::<2>(1); // mean over time
-            loss.forward(m.head.forward(pooled), labels)
+            cross_entropy(linear(&m.head, pooled), labels)
         });
     };
     Config {
@@ -243,7 +242,7 @@ fn char_gen_infer(device: &Device) -> Config {
             let x = ints(&[token], [1, 1], &device);
             let (hidden, next) = model.rnn.forward(model.embedding.forward(x), state, None);
             state = Some(next);
-            let probs: Vec<f32> = softmax(model.head.forward(hidden).reshape([1, v]), 1)
+            let probs: Vec<f32> = softmax(linear(&model.head, hidden).reshape([1, v]), 1)
                 .into_data()
                 .convert::<f32>()
                 .try_into_vec()
@@ -282,7 +281,7 @@ fn seq2seq_train(device: &Device) -> Config {
         decoder: gru(e),
         head: LinearConfig::new(h, tv).init(device),
     };
-    let mut trainer = Trainer::new(model, None, device);
+    let mut trainer = Trainer::new(model, None);
     let params = trainer.params();
     let device = device.clone();
     let mut it = 0;
@@ -298,12 +297,12 @@ fn seq2seq_train(device: &Device) -> Config {
         let tgt_in = ints(&tgt_in, [b, t], &device);
         let targets =
             Tensor::<1, Int>::from_data(TensorData::new(tgts[i].clone(), [b * t]), &device);
-        trainer.step(|m, loss| {
+        trainer.step(|m| {
             let (_, encoded) = m.encoder.forward(m.src_embedding.forward(src), None, None);
             let (decoded, _) =
                 m.decoder
                     .forward(m.tgt_embedding.forward(tgt_in), Some(encoded), None);
-            loss.forward(m.head.forward(decoded).reshape([b * t, tv]), targets)
+            cross_entropy(linear(&m.head, decoded).reshape([b * t, tv]), targets)
         });
     };
     let enc = 2 * 3 * h * (e + h) * b * s;

@@ -48,7 +48,13 @@ fn main() {
             })
         } else {
             gflops(m, k, n, || {
-                sgemm(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), &mut c, n, false)
+                sgemm(
+                    MatRef::row_major(&a, m, k),
+                    MatRef::row_major(&b, k, n),
+                    &mut c,
+                    n,
+                    false,
+                )
             })
         };
         println!("{m:>5} x {k:>5} x {n:>5}  {g:7.1} GFLOP/s  {what}");

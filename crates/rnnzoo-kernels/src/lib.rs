@@ -7,6 +7,8 @@
 //! workspace `Cargo.toml`): the standard library's debug-build checks on raw pointers and SIMD
 //! loads cost a third of the matrix product's time.
 
+pub mod dense;
+pub mod loss;
 pub mod math;
 pub mod sequence;
 pub mod sgemm;

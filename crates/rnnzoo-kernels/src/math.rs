@@ -8,12 +8,16 @@
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
+const ROUND_SHIFT: f32 = 12_582_912.0;
 
 /// `e^x`, clamped to the finite normal range of `f32`.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + 0.5).floor();
+    // n = round(x / ln 2) by the 1.5·2^23 trick (no `floor`, which is a libm call on baseline
+    // x86-64); n then sits in the low mantissa bits of `shifted`.
+    let shifted = x * LOG2E + ROUND_SHIFT;
+    let n = shifted - ROUND_SHIFT;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -22,10 +26,12 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let p = p * r * r + r + 1.0;
-    // 2^n from the bits: adding 2^23 to the integer n + 127 (in 1..=254 after the clamp) leaves it
-    // in the low mantissa bits, which become the exponent field. Unlike `n as i32`, whose
-    // saturating conversion is scalar code, this vectorises.
-    let biased = (n + 127.0 + 8_388_608.0).to_bits() & 0x7f_ffff;
+    // 2^n from the bits: n + 127 (in 1..=254 after the clamp) shifted into the exponent field.
+    // Unlike `n as i32`, whose saturating conversion is scalar code, this vectorises.
+    let biased = shifted
+        .to_bits()
+        .wrapping_sub(ROUND_SHIFT.to_bits())
+        .wrapping_add(127);
     p * f32::from_bits(biased << 23)
 }
 
@@ -59,12 +65,17 @@ mod tests {
             let x = i as f32 * 0.001;
             let rel = |got: f32, want: f64| ((got as f64 - want) / want.abs().max(1e-30)).abs();
             worst.0 = worst.0.max(rel(exp(x), (x as f64).exp()));
-            worst.1 = worst.1.max(rel(sigmoid(x), 1.0 / (1.0 + (-x as f64).exp())));
+            worst.1 = worst
+                .1
+                .max(rel(sigmoid(x), 1.0 / (1.0 + (-x as f64).exp())));
             if x != 0.0 {
                 worst.2 = worst.2.max(rel(tanh(x), (x as f64).tanh()));
             }
         }
-        assert!(worst.0 < 3e-7 && worst.1 < 3e-7 && worst.2 < 5e-7, "{worst:?}");
+        assert!(
+            worst.0 < 3e-7 && worst.1 < 3e-7 && worst.2 < 5e-7,
+            "{worst:?}"
+        );
         assert_eq!(tanh(0.0), 0.0);
         assert!(sigmoid(-200.0) >= 0.0 && sigmoid(-200.0) < 1e-37);
         assert_eq!(sigmoid(200.0), 1.0);

@@ -17,7 +17,7 @@
 //! backward direction starts at each sequence's last real step.
 
 use crate::math::{sigmoid, tanh};
-use crate::sgemm::{MatRef, PackedRhs, sgemm, sgemm_packed};
+use crate::sgemm::{MatRef, RightHandSide, sgemm};
 use crate::simd;
 
 /// The recurrent cells, with the equations of `rnnzoo_models::CellKind`. Gate blocks in the
@@ -219,10 +219,14 @@ pub fn forward(
             .map(|j| w.bias_ih[j] + if j < 2 * h { w.bias_hh[j] } else { 0.0 })
             .collect()
     } else {
-        w.bias_ih.iter().zip(w.bias_hh).map(|(a, b)| a + b).collect()
+        w.bias_ih
+            .iter()
+            .zip(w.bias_hh)
+            .map(|(a, b)| a + b)
+            .collect()
     };
 
-    let weight_hh = PackedRhs::pack(MatRef::row_major(w.weight_hh, h, gh));
+    let weight_hh = RightHandSide::prepare(MatRef::row_major(w.weight_hh, h, gh), batch);
     let zeros = vec![0.0f32; 3 * h];
     let peep = if spec.cell.has_peepholes() {
         w.peephole
@@ -232,14 +236,36 @@ pub fn forward(
     let mut packed = vec![0.0f32; (steps + spec.state_rows()) * batch * h];
     let mut state_h = h0.to_vec();
     let mut state_c = if lstm { c0.to_vec() } else { Vec::new() };
-    let keep = |n: usize| if keep_for_backward { vec![0.0f32; n] } else { Vec::new() };
+    let keep = |n: usize| {
+        if keep_for_backward {
+            vec![0.0f32; n]
+        } else {
+            Vec::new()
+        }
+    };
     let mut saved = SavedActivations {
         gates: Vec::new(),
         hidden_prev: keep(steps * batch * h),
-        cell_prev: if lstm { keep(steps * batch * h) } else { Vec::new() },
-        cell: if lstm { keep(steps * batch * h) } else { Vec::new() },
-        tanh_cell: if lstm { keep(steps * batch * h) } else { Vec::new() },
-        hidden_n: if gru { keep(steps * batch * h) } else { Vec::new() },
+        cell_prev: if lstm {
+            keep(steps * batch * h)
+        } else {
+            Vec::new()
+        },
+        cell: if lstm {
+            keep(steps * batch * h)
+        } else {
+            Vec::new()
+        },
+        tanh_cell: if lstm {
+            keep(steps * batch * h)
+        } else {
+            Vec::new()
+        },
+        hidden_n: if gru {
+            keep(steps * batch * h)
+        } else {
+            Vec::new()
+        },
     };
     // Where a row's c_t, tanh c_t (or GRU W_hn h) go when nothing is kept: writing them
     // unconditionally keeps the element-wise loops branch-free, so they vectorise.
@@ -262,9 +288,9 @@ pub fn forward(
         let step_gates = &mut gates[t * batch * gh..(t + 1) * batch * gh];
         let hmat = MatRef::row_major(&state_h, batch, h);
         if gru {
-            sgemm_packed(hmat, &weight_hh, &mut hidden_product, gh, false);
+            weight_hh.multiply(hmat, &mut hidden_product, gh, false);
         } else {
-            sgemm_packed(hmat, &weight_hh, step_gates, gh, true);
+            weight_hh.multiply(hmat, step_gates, gh, true);
         }
         let (outputs, _) = packed.split_at_mut(steps * batch * h);
         let out = &mut outputs[bh.clone()];
@@ -338,7 +364,12 @@ fn lstm_forward_row(
     tc_out: &mut [f32],
 ) {
     let (pi, pf, po) = (&peep[..h], &peep[h..2 * h], &peep[2 * h..3 * h]);
-    let (c, hid, c_out, tc_out) = (&mut c[..h], &mut hid[..h], &mut c_out[..h], &mut tc_out[..h]);
+    let (c, hid, c_out, tc_out) = (
+        &mut c[..h],
+        &mut hid[..h],
+        &mut c_out[..h],
+        &mut tc_out[..h],
+    );
     if coupled {
         let (gi, rest) = pre.split_at_mut(h);
         let (gg, go) = rest.split_at_mut(h);
@@ -457,7 +488,7 @@ pub fn backward(
     } else {
         Vec::new()
     };
-    let weight_hh_t = PackedRhs::pack(MatRef::row_major(w.weight_hh, h, gh).t());
+    let weight_hh_t = RightHandSide::prepare(MatRef::row_major(w.weight_hh, h, gh).t(), batch);
     let mut dh_next = vec![0.0f32; batch * h];
     let mut d_bias_ih = vec![0.0f32; gh];
     let mut d_bias_hh = if gru { vec![0.0f32; gh] } else { Vec::new() };
@@ -544,9 +575,8 @@ pub fn backward(
         } else {
             &d_pre[t * batch * gh..(t + 1) * batch * gh]
         };
-        sgemm_packed(
+        weight_hh_t.multiply(
             MatRef::row_major(d_hidden_rows, batch, gh),
-            &weight_hh_t,
             &mut dh_next,
             h,
             true,
@@ -580,11 +610,7 @@ pub fn backward(
         gh,
         false,
     );
-    let bias_hh = if gru {
-        d_bias_hh
-    } else {
-        d_bias_ih.clone()
-    };
+    let bias_hh = if gru { d_bias_hh } else { d_bias_ih.clone() };
     SequenceGradients {
         x: dx,
         h0: dh,

@@ -134,12 +134,74 @@ impl PackedRhs {
     }
 }
 
+/// Products with at most this many rows skip packing: packing `B` costs a full pass over it,
+/// which only pays off when its panels are reused by many rows (batch-1 generation multiplies
+/// a `[1, H]` state by a `[H, G·H]` matrix once per token).
+pub const SMALL_ROWS: usize = 4;
+
 /// `C = A · B`, or `C += A · B` when `accumulate`, with `C` row-major `[a.rows, b.cols]` and
-/// row stride `ldc`. Packs `B` for this one product.
+/// row stride `ldc`. Packs `B` for this one product, unless `A` has few rows.
 pub fn sgemm(a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) {
-    assert_eq!(a.cols, b.rows, "inner dimensions differ");
-    let packed = PackedRhs::pack(b);
-    sgemm_packed(a, &packed, c, ldc, accumulate);
+    RightHandSide::prepare(b, a.rows).multiply(a, c, ldc, accumulate);
+}
+
+/// A right-hand side prepared for repeated products with `rows`-row left-hand sides: packed,
+/// or (few rows and unit column stride) read in place.
+#[derive(Clone, Debug)]
+pub enum RightHandSide<'a> {
+    /// Packed once, for many-row products.
+    Packed(PackedRhs),
+    /// Streamed row by row.
+    InPlace(MatRef<'a>),
+}
+
+impl<'a> RightHandSide<'a> {
+    /// Prepares `b` for products whose left-hand sides have `rows` rows.
+    pub fn prepare(b: MatRef<'a>, rows: usize) -> Self {
+        if rows <= SMALL_ROWS && b.col_stride == 1 {
+            Self::InPlace(b)
+        } else {
+            Self::Packed(PackedRhs::pack(b))
+        }
+    }
+
+    /// `C (+)= A · B`.
+    pub fn multiply(&self, a: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) {
+        match self {
+            Self::Packed(b) => sgemm_packed(a, b, c, ldc, accumulate),
+            Self::InPlace(b) => sgemm_few_rows(a, *b, c, ldc, accumulate),
+        }
+    }
+}
+
+/// `C (+)= A · B` for a few rows: one pass over `B`'s rows, each added, scaled, into every row
+/// of `C` (which stays in L1). Memory-bound on `B`, as a matrix-vector product is.
+fn sgemm_few_rows(a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) {
+    let (m, n, k) = (a.rows, b.cols, b.rows);
+    assert_eq!(
+        a.cols, k,
+        "inner dimensions differ: A has {} columns, B {k} rows",
+        a.cols
+    );
+    assert_eq!(b.col_stride, 1, "B must be row-major");
+    assert!(m == 0 || c.len() >= (m - 1) * ldc + n, "C is too small");
+    crate::simd(|| {
+        if !accumulate {
+            for i in 0..m {
+                c[i * ldc..i * ldc + n].fill(0.0);
+            }
+        }
+        for p in 0..k {
+            let b_row = &b.data[p * b.row_stride..p * b.row_stride + n];
+            for i in 0..m {
+                let scale = a.at(i, p);
+                let c_row = &mut c[i * ldc..i * ldc + n];
+                for (cv, bv) in c_row.iter_mut().zip(b_row) {
+                    *cv += scale * bv;
+                }
+            }
+        }
+    });
 }
 
 /// A raw pointer to `C` that tasks writing disjoint tiles share.
@@ -153,7 +215,11 @@ unsafe impl Sync for OutPtr {}
 /// `C (+)= A · B` with a pre-packed `B`.
 pub fn sgemm_packed(a: MatRef, b: &PackedRhs, c: &mut [f32], ldc: usize, accumulate: bool) {
     let (m, n, k) = (a.rows, b.n, b.k);
-    assert_eq!(a.cols, k, "inner dimensions differ: A has {} columns, B {k} rows", a.cols);
+    assert_eq!(
+        a.cols, k,
+        "inner dimensions differ: A has {} columns, B {k} rows",
+        a.cols
+    );
     assert!(ldc >= n, "ldc {ldc} < n {n}");
     if m == 0 || n == 0 {
         return;
@@ -417,7 +483,9 @@ mod tests {
         let mut s = seed;
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
             })
             .collect()
@@ -425,7 +493,15 @@ mod tests {
 
     #[test]
     fn matches_naive_product_for_odd_shapes_transposes_and_accumulation() {
-        for &(m, k, n) in &[(1, 1, 1), (7, 300, 17), (32, 64, 48), (100, 513, 33), (5, 3, 2)] {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (1, 40, 70),
+            (3, 17, 9),
+            (7, 300, 17),
+            (32, 64, 48),
+            (100, 513, 33),
+            (5, 3, 2),
+        ] {
             let a = values(m * k, 1);
             let b = values(k * n, 2);
             let at: Vec<f32> = (0..k * m).map(|x| a[(x % m) * k + x / m]).collect();
@@ -433,7 +509,10 @@ mod tests {
             let want = naive(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n));
             for (lhs, rhs) in [
                 (MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n)),
-                (MatRef::row_major(&at, k, m).t(), MatRef::row_major(&bt, n, k).t()),
+                (
+                    MatRef::row_major(&at, k, m).t(),
+                    MatRef::row_major(&bt, n, k).t(),
+                ),
             ] {
                 let mut c = vec![1.0f32; m * n];
                 sgemm(lhs, rhs, &mut c, n, false);

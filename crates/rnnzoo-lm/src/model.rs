@@ -65,14 +65,13 @@ impl LanguageModel {
         let (hidden, state) = self.rnn.forward(embedded, state, None);
         let hidden = self.dropout.forward(hidden);
         let logits = match (&self.output, &self.tied_bias) {
-            (Some(linear), _) => linear.forward(hidden),
-            (None, Some(bias)) => {
-                let [b, t, h] = hidden.dims();
-                let weight = self.embedding.weight.val(); // [V, E], E == H
-                let flat = hidden.reshape([b * t, h]).matmul(weight.transpose());
-                let v = flat.dims()[1];
-                (flat + bias.val().unsqueeze::<2>()).reshape([b, t, v])
-            }
+            (Some(linear), _) => rnnzoo_models::linear(linear, hidden),
+            // Tied: the embedding [V, E] (E == H) transposed is the output weight.
+            (None, Some(bias)) => rnnzoo_models::dense(
+                hidden,
+                self.embedding.weight.val().transpose(),
+                Some(bias.val()),
+            ),
             (None, None) => unreachable!("an output layer or a tied bias exists"),
         };
         (logits, state)

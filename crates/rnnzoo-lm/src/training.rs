@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rnnzoo_config::ExperimentConfig;
@@ -238,7 +237,6 @@ pub fn train(
         t.bptt
     );
 
-    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
     let mut progress = Progress::new(total, state.step, t.log_every);
     let mut hidden: Option<RecurrentState> = carried;
     let (mut interval_loss, mut interval_tokens, mut interval_steps) = (0.0f64, 0u64, 0usize);
@@ -264,7 +262,8 @@ pub fn train(
         let (inputs, targets) = segment_tensors(&seg, &train_device);
         let (logits, next_hidden) = model.forward(inputs, hidden);
         let [b, s, v] = logits.dims();
-        let loss = loss_fn.forward(logits.reshape([b * s, v]), targets.reshape([b * s]));
+        let loss =
+            rnnzoo_models::cross_entropy(logits.reshape([b * s, v]), targets.reshape([b * s]));
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
         if !loss_value.is_finite() {
             return Err(LmError::Other(format!(

@@ -17,7 +17,9 @@ use burn::backend::{
     Autodiff, Backend, Dispatch, DispatchDevice, Flex, TensorMetadata, backend_extension,
     tensor::FloatTensor,
 };
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::nn::Linear;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use rnnzoo_kernels::sequence;
 use rnnzoo_kernels::{SavedActivations, SequenceDims, SequenceSpec, SequenceWeights};
@@ -42,6 +44,38 @@ pub trait SequenceBackend: Backend {
         peephole: FloatTensor<Self>,
         spec: SequenceSpec,
     ) -> FloatTensor<Self>;
+
+    /// A dense layer `x [n, in] · weight [in, out] + bias [out]`.
+    fn dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// Mean softmax cross-entropy of `logits [N, C]` against class indices, as a `[1]` tensor.
+    fn cross_entropy(logits: FloatTensor<Self>, targets: Vec<usize>) -> FloatTensor<Self>;
+}
+
+/// `t` as a contiguous tensor whose storage can be read as one slice.
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn host(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("rnnzoo's CPU kernels run in f32")
+}
+
+/// Forward of [`SequenceBackend::dense`] on contiguous tensors.
+fn dense_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
+    let n = x.shape()[0];
+    let outputs = weight.shape()[1];
+    let y = rnnzoo_kernels::dense::forward(host(x), host(weight), Some(host(bias)), n);
+    flex(y, vec![n, outputs])
 }
 
 /// The inputs of one call, as contiguous host tensors (cheap to clone: shared storage).
@@ -53,13 +87,7 @@ struct HostInputs {
 
 impl HostInputs {
     fn new(spec: &SequenceSpec, tensors: [FlexTensor; 8]) -> Self {
-        let tensors = tensors.map(|t| {
-            if t.as_slice::<f32>().is_some() {
-                t
-            } else {
-                t.to_contiguous()
-            }
-        });
+        let tensors = tensors.map(contiguous);
         let x = tensors[0].shape();
         let w_hh = tensors[4].shape();
         assert_eq!(x.num_dims(), 3, "the sequence input must be [T, B, I]");
@@ -81,9 +109,7 @@ impl HostInputs {
     }
 
     fn slice(&self, index: usize) -> &[f32] {
-        self.tensors[index]
-            .as_slice::<f32>()
-            .expect("the whole-sequence kernel runs in f32")
+        host(&self.tensors[index])
     }
 
     fn weights(&self) -> SequenceWeights<'_> {
@@ -134,6 +160,17 @@ impl SequenceBackend for Flex {
         );
         inputs.forward(&spec, false).0
     }
+
+    fn dense(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        dense_forward(&contiguous(x), &contiguous(weight), &contiguous(bias))
+    }
+
+    fn cross_entropy(logits: FlexTensor, targets: Vec<usize>) -> FlexTensor {
+        let logits = contiguous(logits);
+        let classes = logits.shape()[1];
+        let (loss, _) = rnnzoo_kernels::loss::forward(host(&logits), classes, &targets);
+        flex(vec![loss], vec![1])
+    }
 }
 
 /// What the backward of one call needs: its inputs and the saved activations.
@@ -160,12 +197,7 @@ impl Backward<Flex, 8> for SequenceBackward {
     type State = Arc<SequenceState>;
 
     fn backward(self, ops: Ops<Self::State, 8>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<Flex>(&ops.node);
-        let grad = if grad.as_slice::<f32>().is_some() {
-            grad
-        } else {
-            grad.to_contiguous()
-        };
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
         let state = &ops.state;
         let inputs = &state.inputs;
         let g = sequence::backward(
@@ -174,7 +206,7 @@ impl Backward<Flex, 8> for SequenceBackward {
             inputs.slice(0),
             &inputs.weights(),
             &state.saved,
-            grad.as_slice::<f32>().expect("f32 gradient"),
+            host(&grad),
         );
         let values = [
             g.x,
@@ -249,6 +281,135 @@ impl<C: CheckpointStrategy> SequenceBackend for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(inputs.forward(&spec, false).0),
         }
     }
+
+    fn dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), weight.node(), bias.node()];
+        let x = contiguous(x.into_primitive());
+        let weight = contiguous(weight.into_primitive());
+        let bias = contiguous(bias.into_primitive());
+        let y = dense_forward(&x, &weight, &bias);
+        match DenseBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((x, weight), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn cross_entropy(logits: FloatTensor<Self>, targets: Vec<usize>) -> FloatTensor<Self> {
+        let nodes = [logits.node()];
+        let logits = contiguous(logits.into_primitive());
+        let classes = logits.shape()[1];
+        let (loss, lse) = rnnzoo_kernels::loss::forward(host(&logits), classes, &targets);
+        let loss = flex(vec![loss], vec![1]);
+        match CrossEntropyBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((logits, Arc::new((targets, lse))), loss),
+            OpsKind::UnTracked(prep) => prep.finish(loss),
+        }
+    }
+}
+
+/// `linear.forward(x)` for an input of any rank, through rnnzoo's matrix product on the Flex
+/// backend (Burn's elsewhere). The output layer over a vocabulary is a language model's largest
+/// product, where Burn's flex matmul reaches a third of a core's peak.
+pub fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
+    dense(
+        x,
+        linear.weight.val(),
+        linear.bias.as_ref().map(|b| b.val()),
+    )
+}
+
+/// `x · weight + bias` over the last dimension of `x`, with `weight [in, out]`, through rnnzoo's
+/// matrix product on the Flex backend (Burn's `linear` elsewhere). For layers whose weight is
+/// not a [`Linear`]'s, such as an output layer tied to the embedding (`embedding.transpose()`).
+pub fn dense<const D: usize>(
+    x: Tensor<D>,
+    weight: Tensor<2>,
+    bias: Option<Tensor<1>>,
+) -> Tensor<D> {
+    if !supports(&x.device()) {
+        return burn::tensor::module::linear(x, weight, bias);
+    }
+    let dims = x.dims();
+    let [inputs, outputs] = weight.dims();
+    assert_eq!(
+        dims[D - 1],
+        inputs,
+        "input has {} features, the layer expects {inputs}",
+        dims[D - 1]
+    );
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([outputs], &x.device()));
+    let y = Tensor::<2>::from_dispatch(<Dispatch as SequenceBackend>::dense(
+        x.reshape([rows, inputs]).into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+    ));
+    let mut out_dims = dims;
+    out_dims[D - 1] = outputs;
+    y.reshape(out_dims)
+}
+
+/// The backward of [`SequenceBackend::dense`] for its three inputs.
+#[derive(Debug)]
+struct DenseBackward;
+
+impl Backward<Flex, 3> for DenseBackward {
+    /// The input and the weight.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x, weight) = &ops.state;
+        let n = x.shape()[0];
+        let (d_x, d_weight, d_bias) =
+            rnnzoo_kernels::dense::backward(host(x), host(weight), host(&grad), n);
+        let shapes = [
+            x.shape().to_vec(),
+            weight.shape().to_vec(),
+            vec![d_bias.len()],
+        ];
+        let values = [d_x, d_weight, d_bias];
+        for ((parent, values), shape) in ops.parents.into_iter().zip(values).zip(shapes) {
+            if let Some(node) = parent {
+                grads.register::<Flex>(node.id, flex(values, shape));
+            }
+        }
+    }
+}
+
+/// The backward of [`SequenceBackend::cross_entropy`].
+#[derive(Debug)]
+struct CrossEntropyBackward;
+
+impl Backward<Flex, 1> for CrossEntropyBackward {
+    /// The logits, the targets and each row's log-sum-exp.
+    type State = (FlexTensor, Arc<(Vec<usize>, Vec<f32>)>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let (logits, saved) = &ops.state;
+        let (targets, lse) = saved.as_ref();
+        let [parent] = ops.parents;
+        if let Some(node) = parent {
+            let shape = logits.shape().to_vec();
+            let d = rnnzoo_kernels::loss::backward(
+                host(logits),
+                shape[1],
+                targets,
+                lse,
+                host(&grad)[0],
+            );
+            grads.register::<Flex>(node.id, flex(d, shape));
+        }
+    }
 }
 
 /// The kernels' name for a cell.
@@ -265,7 +426,10 @@ pub(crate) fn kernel_cell(cell: CellKind) -> rnnzoo_kernels::Cell {
 /// Whether tensors on `device` run the whole-sequence operation (Flex, with or without
 /// autodiff); other devices use the per-step loop.
 pub(crate) fn supports(device: &Device) -> bool {
-    matches!(device.clone().inner().as_dispatch(), DispatchDevice::Flex(_))
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    )
 }
 
 /// Runs one cell over `x [T, B, I]` (time-major) from `initial`; returns the outputs
@@ -309,4 +473,25 @@ pub(crate) fn run_sequence(
         cell: has_cell.then(|| row(steps + 1)),
     };
     (outputs, state)
+}
+
+/// Mean softmax cross-entropy of `logits [N, C]` against the class indices `targets [N]`, as
+/// Burn's `CrossEntropyLoss` (no smoothing, no padding index) computes it; fused on the Flex
+/// backend (see `rnnzoo_kernels::loss`).
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let device = logits.device();
+    if !supports(&device) {
+        return CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward(logits, targets);
+    }
+    let targets: Vec<usize> = targets
+        .into_data()
+        .iter::<i64>()
+        .map(|t| usize::try_from(t).expect("class indices are non-negative"))
+        .collect();
+    Tensor::<1>::from_dispatch(<Dispatch as SequenceBackend>::cross_entropy(
+        logits.into_dispatch(),
+        targets,
+    ))
 }

@@ -4,6 +4,8 @@
 //!   gates), GRU (PyTorch's formulation). Each cell's equations are in its variant's doc.
 //! - [`Recurrent`]: any cell, stacked (`num_layers`), optionally bidirectional, with dropout
 //!   between layers, explicit initial and final states, and variable-length batches.
+//! - [`linear`], [`dense`], [`cross_entropy`]: a dense layer and the softmax cross-entropy,
+//!   through the same CPU kernels as the layers on the Flex backend.
 //! - [`clip_grad_norm`]: global gradient-norm clipping, as PyTorch's `clip_grad_norm_`.
 //! - [`weights`]: import and export of a layer under PyTorch's parameter names (safetensors).
 //!
@@ -31,4 +33,5 @@ pub mod weights;
 
 pub use cell::{CellKind, CellState, CellWeights, RnnActivation};
 pub use clip::{clip_grad_norm, grad_norm};
+pub use fused::{cross_entropy, dense, linear};
 pub use recurrent::{Recurrent, RecurrentConfig, RecurrentState};

@@ -95,13 +95,13 @@ impl Classifier {
                     .expect("attention pooling has a scorer");
                 let scores = attention
                     .score
-                    .forward(attention.projection.forward(outputs.clone()).tanh());
+                    .forward(rnnzoo_models::linear(&attention.projection, outputs.clone()).tanh());
                 let scores = scores + valid.sub_scalar(1.0).mul_scalar(1e9);
                 let weights = softmax(scores, 1); // [B, T, 1]
                 (outputs * weights).sum_dim(1).reshape([batch, width])
             }
         };
-        self.head.forward(self.dropout.forward(pooled))
+        rnnzoo_models::linear(&self.head, self.dropout.forward(pooled))
     }
 
     /// Class probabilities `[B, C]`.

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::module::{Module, Param};
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rnnzoo_config::ExperimentConfig;
@@ -309,7 +308,6 @@ pub fn train(
         ],
     )
     .map_err(|e| SentimentError::io(&run.metrics(), e))?;
-    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
     let progress = Progress::new(total, 0, t.log_every).with_unit("ex/s");
     let mut state = LoopState::default();
     let (mut best_acc, mut best_epoch) = (f64::NEG_INFINITY, 0);
@@ -337,7 +335,7 @@ pub fn train(
             let labels: Vec<i64> = batch.iter().map(|&i| train_set[i].1 as i64).collect();
             let labels =
                 Tensor::<1, Int>::from_data(TensorData::new(labels, [batch.len()]), &train_device);
-            let loss = loss_fn.forward(model.forward(tokens, &lens), labels);
+            let loss = rnnzoo_models::cross_entropy(model.forward(tokens, &lens), labels);
             let value = loss.clone().into_scalar::<f32>() as f64;
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);
             if let Some(max) = t.clip_norm {
