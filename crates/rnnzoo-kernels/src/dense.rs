@@ -18,13 +18,16 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, n: usize) -> Vec
     );
     if let Some(bias) = bias {
         assert_eq!(bias.len(), outputs, "bias is not [out]");
-        simd(|| {
-            for row in y.chunks_exact_mut(outputs) {
-                for (v, b) in row.iter_mut().zip(bias) {
-                    *v += b;
+        simd(
+            #[inline(always)]
+            || {
+                for row in y.chunks_exact_mut(outputs) {
+                    for (v, b) in row.iter_mut().zip(bias) {
+                        *v += b;
+                    }
                 }
-            }
-        });
+            },
+        );
     }
     y
 }
@@ -55,21 +58,24 @@ pub fn backward(
         false,
     );
     let mut d_bias = vec![0.0f32; outputs];
-    simd(|| {
-        for row in d_y.chunks_exact(outputs) {
-            for (s, v) in d_bias.iter_mut().zip(row) {
-                *s += v;
+    simd(
+        #[inline(always)]
+        || {
+            for row in d_y.chunks_exact(outputs) {
+                for (s, v) in d_bias.iter_mut().zip(row) {
+                    *s += v;
+                }
             }
-        }
-    });
+        },
+    );
     (d_x, d_weight, d_bias)
 }
 
 fn dims(x: &[f32], weight: &[f32], n: usize) -> (usize, usize) {
-    assert!(n > 0 && x.len() % n == 0, "X is not [n, in]");
+    assert!(n > 0 && x.len().is_multiple_of(n), "X is not [n, in]");
     let inputs = x.len() / n;
     assert!(
-        inputs > 0 && weight.len() % inputs == 0,
+        inputs > 0 && weight.len().is_multiple_of(inputs),
         "W is not [in, out] for {inputs} inputs"
     );
     (inputs, weight.len() / inputs)

@@ -24,7 +24,8 @@ pub fn has_avx2_fma() -> bool {
 }
 
 /// Runs `f`, compiled with AVX2 and FMA enabled when the CPU has them, so the element-wise loops
-/// inlined into it vectorise 8 wide; plain otherwise.
+/// inlined into it vectorise 8 wide; plain otherwise. Pass closures marked `#[inline(always)]`:
+/// a closure the optimiser leaves out of line is compiled for the baseline target.
 #[inline(always)]
 pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]

@@ -29,7 +29,12 @@ pub fn log_sum_exp(logits: &[f32], classes: usize) -> Vec<f32> {
     logits
         .par_chunks(classes * ROWS_PER_TASK)
         .zip(out.par_chunks_mut(ROWS_PER_TASK))
-        .for_each(|(chunk, out)| simd(|| log_sum_exp_rows(chunk, classes, out)));
+        .for_each(|(chunk, out)| {
+            simd(
+                #[inline(always)]
+                || log_sum_exp_rows(chunk, classes, out),
+            )
+        });
     out
 }
 
@@ -91,7 +96,10 @@ pub fn backward(
         .enumerate()
         .for_each(|(task, (d_chunk, chunk))| {
             let first = task * ROWS_PER_TASK;
-            simd(|| softmax_rows(chunk, classes, &lse[first..], scale, d_chunk));
+            simd(
+                #[inline(always)]
+                || softmax_rows(chunk, classes, &lse[first..], scale, d_chunk),
+            );
             for (r, d_row) in d_chunk.chunks_exact_mut(classes).enumerate() {
                 d_row[targets[first + r]] -= scale;
             }

@@ -24,7 +24,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let p = p * r * r + r + 1.0;
     // 2^n from the bits: n + 127 (in 1..=254 after the clamp) shifted into the exponent field.
     // Unlike `n as i32`, whose saturating conversion is scalar code, this vectorises.

@@ -294,51 +294,54 @@ pub fn forward(
         }
         let (outputs, _) = packed.split_at_mut(steps * batch * h);
         let out = &mut outputs[bh.clone()];
-        simd(|| {
-            for b in 0..batch {
-                if !spec.valid(t, b) {
-                    continue;
-                }
-                let row = b * h..(b + 1) * h;
-                let pre = &mut step_gates[b * gh..(b + 1) * gh];
-                for (p, bias) in pre.iter_mut().zip(&bias_x) {
-                    *p += bias;
-                }
-                let hb = &mut state_h[row.clone()];
-                match spec.cell {
-                    Cell::Rnn { relu } => {
-                        for j in 0..h {
-                            let v = if relu { pre[j].max(0.0) } else { tanh(pre[j]) };
-                            pre[j] = v;
-                            hb[j] = v;
+        simd(
+            #[inline(always)]
+            || {
+                for b in 0..batch {
+                    if !spec.valid(t, b) {
+                        continue;
+                    }
+                    let row = b * h..(b + 1) * h;
+                    let pre = &mut step_gates[b * gh..(b + 1) * gh];
+                    for (p, bias) in pre.iter_mut().zip(&bias_x) {
+                        *p += bias;
+                    }
+                    let hb = &mut state_h[row.clone()];
+                    match spec.cell {
+                        Cell::Rnn { relu } => {
+                            for j in 0..h {
+                                let v = if relu { pre[j].max(0.0) } else { tanh(pre[j]) };
+                                pre[j] = v;
+                                hb[j] = v;
+                            }
+                        }
+                        Cell::Lstm { coupled, .. } => {
+                            let cb = &mut state_c[row.clone()];
+                            let (c_out, tc_out) = if keep_for_backward {
+                                (
+                                    &mut saved.cell[bh.start + b * h..][..h],
+                                    &mut saved.tanh_cell[bh.start + b * h..][..h],
+                                )
+                            } else {
+                                let (c, tc) = scratch.split_at_mut(h);
+                                (c, tc)
+                            };
+                            lstm_forward_row(pre, cb, hb, peep, coupled, h, c_out, tc_out);
+                        }
+                        Cell::Gru => {
+                            let hp = &hidden_product[b * gh..(b + 1) * gh];
+                            let hn_out = if keep_for_backward {
+                                &mut saved.hidden_n[bh.start + b * h..][..h]
+                            } else {
+                                &mut scratch[..h]
+                            };
+                            gru_forward_row(pre, hp, &w.bias_hh[2 * h..], hb, h, hn_out);
                         }
                     }
-                    Cell::Lstm { coupled, .. } => {
-                        let cb = &mut state_c[row.clone()];
-                        let (c_out, tc_out) = if keep_for_backward {
-                            (
-                                &mut saved.cell[bh.start + b * h..][..h],
-                                &mut saved.tanh_cell[bh.start + b * h..][..h],
-                            )
-                        } else {
-                            let (c, tc) = scratch.split_at_mut(h);
-                            (c, tc)
-                        };
-                        lstm_forward_row(pre, cb, hb, peep, coupled, h, c_out, tc_out);
-                    }
-                    Cell::Gru => {
-                        let hp = &hidden_product[b * gh..(b + 1) * gh];
-                        let hn_out = if keep_for_backward {
-                            &mut saved.hidden_n[bh.start + b * h..][..h]
-                        } else {
-                            &mut scratch[..h]
-                        };
-                        gru_forward_row(pre, hp, &w.bias_hh[2 * h..], hb, h, hn_out);
-                    }
+                    out[row.clone()].copy_from_slice(hb);
                 }
-                out[row.clone()].copy_from_slice(hb);
-            }
-        });
+            },
+        );
     }
     let tail = steps * batch * h;
     packed[tail..tail + batch * h].copy_from_slice(&state_h);
@@ -499,76 +502,79 @@ pub fn backward(
         let dy = &d_packed[bh..bh + batch * h];
         let gates = &saved.gates[t * batch * gh..(t + 1) * batch * gh];
         let dp = &mut d_pre[t * batch * gh..(t + 1) * batch * gh];
-        simd(|| {
-            for b in 0..batch {
-                let row = b * h..(b + 1) * h;
-                if !spec.valid(t, b) {
-                    // Frozen state: the gradient passes through untouched.
-                    dh_next[row.clone()].copy_from_slice(&dh[row]);
-                    continue;
-                }
-                let g = &gates[b * gh..(b + 1) * gh];
-                let dpb = &mut dp[b * gh..(b + 1) * gh];
-                let dhb = &dh[row.clone()];
-                let dyb = &dy[row.clone()];
-                // This row in the saved `[T, B, H]` buffers.
-                let saved_row = bh + b * h..bh + (b + 1) * h;
-                match spec.cell {
-                    Cell::Rnn { relu } => {
-                        let dpb = &mut dpb[..h];
-                        for j in 0..h {
-                            let dtot = dhb[j] + dyb[j];
-                            let hv = g[j];
-                            dpb[j] = if relu {
-                                if hv > 0.0 { dtot } else { 0.0 }
-                            } else {
-                                dtot * (1.0 - hv * hv)
-                            };
+        simd(
+            #[inline(always)]
+            || {
+                for b in 0..batch {
+                    let row = b * h..(b + 1) * h;
+                    if !spec.valid(t, b) {
+                        // Frozen state: the gradient passes through untouched.
+                        dh_next[row.clone()].copy_from_slice(&dh[row]);
+                        continue;
+                    }
+                    let g = &gates[b * gh..(b + 1) * gh];
+                    let dpb = &mut dp[b * gh..(b + 1) * gh];
+                    let dhb = &dh[row.clone()];
+                    let dyb = &dy[row.clone()];
+                    // This row in the saved `[T, B, H]` buffers.
+                    let saved_row = bh + b * h..bh + (b + 1) * h;
+                    match spec.cell {
+                        Cell::Rnn { relu } => {
+                            let dpb = &mut dpb[..h];
+                            for j in 0..h {
+                                let dtot = dhb[j] + dyb[j];
+                                let hv = g[j];
+                                dpb[j] = if relu {
+                                    if hv > 0.0 { dtot } else { 0.0 }
+                                } else {
+                                    dtot * (1.0 - hv * hv)
+                                };
+                            }
+                            dh_next[row].fill(0.0);
                         }
-                        dh_next[row].fill(0.0);
-                    }
-                    Cell::Lstm { coupled, .. } => {
-                        let r = saved_row;
-                        lstm_backward_row(
-                            g,
-                            dpb,
-                            &saved.cell_prev[r.clone()],
-                            &saved.cell[r.clone()],
-                            &saved.tanh_cell[r],
-                            dhb,
-                            dyb,
-                            &mut dc[row.clone()],
-                            peep,
-                            &mut d_peep,
-                            coupled,
-                            h,
-                        );
-                        dh_next[row].fill(0.0);
-                    }
-                    Cell::Gru => {
-                        let r = saved_row;
-                        let dhp = &mut d_hidden_pre[(t * batch + b) * gh..][..gh];
-                        gru_backward_row(
-                            g,
-                            dpb,
-                            dhp,
-                            &saved.hidden_prev[r.clone()],
-                            &saved.hidden_n[r],
-                            dhb,
-                            dyb,
-                            &mut dh_next[row],
-                            h,
-                        );
-                        for (acc, v) in d_bias_hh.iter_mut().zip(dhp.iter()) {
-                            *acc += v;
+                        Cell::Lstm { coupled, .. } => {
+                            let r = saved_row;
+                            lstm_backward_row(
+                                g,
+                                dpb,
+                                &saved.cell_prev[r.clone()],
+                                &saved.cell[r.clone()],
+                                &saved.tanh_cell[r],
+                                dhb,
+                                dyb,
+                                &mut dc[row.clone()],
+                                peep,
+                                &mut d_peep,
+                                coupled,
+                                h,
+                            );
+                            dh_next[row].fill(0.0);
+                        }
+                        Cell::Gru => {
+                            let r = saved_row;
+                            let dhp = &mut d_hidden_pre[(t * batch + b) * gh..][..gh];
+                            gru_backward_row(
+                                g,
+                                dpb,
+                                dhp,
+                                &saved.hidden_prev[r.clone()],
+                                &saved.hidden_n[r],
+                                dhb,
+                                dyb,
+                                &mut dh_next[row],
+                                h,
+                            );
+                            for (acc, v) in d_bias_hh.iter_mut().zip(dhp.iter()) {
+                                *acc += v;
+                            }
                         }
                     }
+                    for (acc, v) in d_bias_ih.iter_mut().zip(dpb.iter()) {
+                        *acc += v;
+                    }
                 }
-                for (acc, v) in d_bias_ih.iter_mut().zip(dpb.iter()) {
-                    *acc += v;
-                }
-            }
-        });
+            },
+        );
         // dh_{t-1} += d(W_hh h)_t · W_hhᵀ
         let d_hidden_rows = if gru {
             &d_hidden_pre[t * batch * gh..(t + 1) * batch * gh]

@@ -185,23 +185,26 @@ fn sgemm_few_rows(a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: b
     );
     assert_eq!(b.col_stride, 1, "B must be row-major");
     assert!(m == 0 || c.len() >= (m - 1) * ldc + n, "C is too small");
-    crate::simd(|| {
-        if !accumulate {
-            for i in 0..m {
-                c[i * ldc..i * ldc + n].fill(0.0);
-            }
-        }
-        for p in 0..k {
-            let b_row = &b.data[p * b.row_stride..p * b.row_stride + n];
-            for i in 0..m {
-                let scale = a.at(i, p);
-                let c_row = &mut c[i * ldc..i * ldc + n];
-                for (cv, bv) in c_row.iter_mut().zip(b_row) {
-                    *cv += scale * bv;
+    crate::simd(
+        #[inline(always)]
+        || {
+            if !accumulate {
+                for i in 0..m {
+                    c[i * ldc..i * ldc + n].fill(0.0);
                 }
             }
-        }
-    });
+            for p in 0..k {
+                let b_row = &b.data[p * b.row_stride..p * b.row_stride + n];
+                for i in 0..m {
+                    let scale = a.at(i, p);
+                    let c_row = &mut c[i * ldc..i * ldc + n];
+                    for (cv, bv) in c_row.iter_mut().zip(b_row) {
+                        *cv += scale * bv;
+                    }
+                }
+            }
+        },
+    );
 }
 
 /// A raw pointer to `C` that tasks writing disjoint tiles share.
