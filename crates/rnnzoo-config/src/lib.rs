@@ -118,12 +118,62 @@ pub fn apply_override(doc: &mut Value, assignment: &str) -> Result<(), ConfigErr
     Ok(())
 }
 
+/// A fine-tuning config (`init_from`, set in the file or by an override) without a `model`
+/// section takes the trained run's: returns the document with overrides applied and that
+/// section filled in, or `None` when the config does not need it.
+fn inherit_model(
+    text: &str,
+    label: &str,
+    overrides: &[String],
+) -> Result<Option<String>, ConfigError> {
+    let Ok(mut doc) = serde_yaml_ng::from_str::<Value>(text) else {
+        return Ok(None); // the typed pass reports the syntax error with its line
+    };
+    for o in overrides {
+        apply_override(&mut doc, o)?;
+    }
+    let Some(map) = doc.as_mapping_mut() else {
+        return Ok(None);
+    };
+    let key = |k: &str| Value::String(k.to_string());
+    if map.contains_key(key("model")) {
+        return Ok(None);
+    }
+    let Some(run) = map.get(key("init_from")).and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let run_config = Path::new(run).join("config.yaml");
+    let run_text = std::fs::read_to_string(&run_config).map_err(|source| ConfigError::Invalid {
+        location: format!("{label}: init_from"),
+        message: format!(
+            "{}: {source} (is `{run}` a trained run?)",
+            run_config.display()
+        ),
+    })?;
+    let run_doc: Value = serde_yaml_ng::from_str(&run_text)
+        .map_err(|e| invalid(run_config.display().to_string(), &e))?;
+    let model = run_doc
+        .get("model")
+        .cloned()
+        .ok_or_else(|| ConfigError::Invalid {
+            location: run_config.display().to_string(),
+            message: "no `model` section".into(),
+        })?;
+    map.insert(key("model"), model);
+    Ok(Some(
+        serde_yaml_ng::to_string(&doc).expect("YAML documents serialise"),
+    ))
+}
+
 /// Parses an experiment from YAML text; `label` names the source in errors.
 pub fn parse(
     text: &str,
     label: &str,
     overrides: &[String],
 ) -> Result<ExperimentConfig, ConfigError> {
+    if let Some(filled) = inherit_model(text, label, overrides)? {
+        return parse(&filled, &format!("{label} (model from init_from)"), &[]);
+    }
     // First pass on the text itself, so that errors carry line numbers.
     let typed: Result<ExperimentConfig, _> = serde_yaml_ng::from_str(text);
     let config = match typed {

@@ -161,6 +161,86 @@ pub struct ExperimentConfig {
     /// Text generated at the end of training (language models).
     #[serde(default)]
     pub sample: Option<SampleConfig>,
+    /// Fine-tuning: start from this trained run's weights and vocabulary (its `model` section
+    /// is used when the config has none; an explicit one must match its architecture).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
+    /// Fine-tuning: `keep` the run's vocabulary (new tokens read as `<unk>`) or `extend` it
+    /// with the new corpus's tokens (old ids unchanged, new rows appended).
+    #[serde(default)]
+    pub vocab: VocabMode,
+    /// Parameters left untouched by training: `embedding`, `layers.<k>` (every direction of
+    /// layer k), `output` (language models) or `head` and `attention` (classifiers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freeze: Vec<String>,
+}
+
+/// How fine-tuning treats the trained run's vocabulary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VocabMode {
+    /// The run's vocabulary as it is; unknown tokens become `<unk>`.
+    #[default]
+    Keep,
+    /// The run's vocabulary plus the new corpus's tokens, appended.
+    Extend,
+}
+
+impl ModelConfig {
+    /// The architecture keys on which `self` and `other` differ (`model.hidden: 512 vs 256`);
+    /// empty when weights of one load into the other. Dropout, forget-bias initialisation and
+    /// pretrained vectors are not architecture.
+    pub fn architecture_differences(&self, other: &ModelConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut check = |key: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!("model.{key}: {a} vs {b}"));
+            }
+        };
+        check(
+            "embedding",
+            self.embedding.size.to_string(),
+            other.embedding.size.to_string(),
+        );
+        check(
+            "cell",
+            format!("{:?}", self.cell),
+            format!("{:?}", other.cell),
+        );
+        check(
+            "activation",
+            format!("{:?}", self.activation),
+            format!("{:?}", other.activation),
+        );
+        check(
+            "peephole",
+            self.peephole.to_string(),
+            other.peephole.to_string(),
+        );
+        check(
+            "coupled",
+            self.coupled.to_string(),
+            other.coupled.to_string(),
+        );
+        check("hidden", self.hidden.to_string(), other.hidden.to_string());
+        check("layers", self.layers.to_string(), other.layers.to_string());
+        check(
+            "bidirectional",
+            self.bidirectional.to_string(),
+            other.bidirectional.to_string(),
+        );
+        check(
+            "tie_weights",
+            self.tie_weights.to_string(),
+            other.tie_weights.to_string(),
+        );
+        check(
+            "pooling",
+            format!("{:?}", self.pooling),
+            format!("{:?}", other.pooling),
+        );
+        out.into_iter().map(|d| d.to_lowercase()).collect()
+    }
 }
 
 fn default_seed() -> u64 {
@@ -508,6 +588,29 @@ impl ExperimentConfig {
         }
         if !(0.0..0.5).contains(&d.split.valid) || !(0.0..0.5).contains(&d.split.test) {
             return Err("data.split: `valid` and `test` must be fractions in [0, 0.5)".into());
+        }
+        if self.vocab == VocabMode::Extend && self.init_from.is_none() {
+            return Err("vocab: `extend` applies when fine-tuning (`init_from: RUN_DIR`)".into());
+        }
+        for name in &self.freeze {
+            let layer_ok = name
+                .strip_prefix("layers.")
+                .and_then(|k| k.parse::<usize>().ok())
+                .is_some_and(|k| k < self.model.layers);
+            let part_ok = match self.task {
+                TaskName::Lm => matches!(name.as_str(), "embedding" | "output"),
+                TaskName::Sentiment => matches!(name.as_str(), "embedding" | "head" | "attention"),
+            };
+            if !(layer_ok || part_ok) {
+                return Err(format!(
+                    "freeze: `{name}` is not a part of this model: `embedding`, {}, or `layers.<k>` with k < {}",
+                    match self.task {
+                        TaskName::Lm => "`output`",
+                        TaskName::Sentiment => "`head`, `attention`",
+                    },
+                    self.model.layers
+                ));
+            }
         }
         let m = &self.model;
         if m.hidden == 0 || m.embedding.size == 0 || m.layers == 0 {

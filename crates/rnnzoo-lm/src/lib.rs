@@ -6,6 +6,7 @@
 //! [`inference`] (evaluation, scoring, generation on a trained run).
 
 pub mod data;
+pub mod finetune;
 pub mod inference;
 pub mod model;
 pub mod training;

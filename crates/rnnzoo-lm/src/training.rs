@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::LmError;
 use crate::data::{build_vocab, joined_text, load_split};
+use crate::finetune;
 use crate::inference::{SampleOptions, evaluate, generate};
 use crate::model::LanguageModel;
 
@@ -135,9 +136,19 @@ pub fn prepare(
     config: &ExperimentConfig,
     vocab: Option<Vocab>,
 ) -> Result<(Vocab, Streams), LmError> {
+    prepare_with(config, |train_text| {
+        vocab.unwrap_or_else(|| build_vocab(&config.data, train_text))
+    })
+}
+
+/// [`prepare`] with the vocabulary chosen from the training text by `vocab`.
+pub fn prepare_with(
+    config: &ExperimentConfig,
+    vocab: impl FnOnce(&str) -> Vocab,
+) -> Result<(Vocab, Streams), LmError> {
     let split = load_split(&config.data, config.seed)?;
     let train_text = joined_text(&split.train, config.data.max_train_chars);
-    let vocab = vocab.unwrap_or_else(|| build_vocab(&config.data, &train_text));
+    let vocab = vocab(&train_text);
     let streams = Streams {
         train: vocab.encode(&train_text),
         valid: vocab.encode(&joined_text(&split.valid, None)),
@@ -173,7 +184,26 @@ pub fn train(
         }
     };
     println!("run: {}", run.path.display());
-    let (vocab, streams) = prepare(config, vocab)?;
+    let train_device = device.clone().autodiff();
+    let initial = match resume {
+        Some(_) => None, // the checkpoint holds the fine-tuned weights already
+        None => finetune::load_initial(config, &train_device)?,
+    };
+    let (vocab, streams) = match (&initial, vocab) {
+        (Some(initial), _) => {
+            prepare_with(config, |text| finetune::vocabulary(config, initial, text))?
+        }
+        (None, vocab) => prepare(config, vocab)?,
+    };
+    if let (Some(initial), Some(run)) = (&initial, &config.init_from) {
+        println!(
+            "fine-tuning from {}: vocabulary {} -> {} ({:?})",
+            run.display(),
+            initial.vocab.len(),
+            vocab.len(),
+            config.vocab
+        );
+    }
     if resume.is_none() {
         std::fs::write(run.config(), rnnzoo_config::to_yaml(config))
             .map_err(|e| LmError::io(&run.config(), e))?;
@@ -194,9 +224,11 @@ pub fn train(
         .steps
         .unwrap_or_else(|| t.epochs.unwrap_or(1) * batches.num_segments());
 
-    let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
     let mut model = LanguageModel::new(&config.model, vocab.len(), &train_device);
+    if let Some(initial) = initial {
+        model = finetune::transplant(model, initial);
+    }
     let mut optim = build_optimizer(&t.optimizer);
     let mut state = LoopState::default();
     let mut carried: Option<RecurrentState> = None;
@@ -218,6 +250,7 @@ pub fn train(
             state.epoch
         );
     }
+    let mut model = finetune::freeze(model, &config.freeze)?;
     let mut log = MetricsLog::open(&run.metrics(), resume.map(|_| state.step))
         .map_err(|e| LmError::io(&run.metrics(), e))?;
 

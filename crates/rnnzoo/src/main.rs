@@ -36,6 +36,21 @@ enum Command {
         #[arg(long, default_value = "runs")]
         runs: PathBuf,
     },
+    /// Fine-tune a trained run: CONFIG's data and training settings from the run's weights and
+    /// vocabulary (same as `init_from: RUN` in CONFIG; `vocab: keep | extend` and
+    /// `freeze: [embedding, layers.0, ...]` are CONFIG keys). CONFIG may leave out `model`.
+    Finetune {
+        /// The trained run to start from.
+        run: PathBuf,
+        /// The fine-tuning experiment file.
+        config: PathBuf,
+        /// Override a config value (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Folder that holds run directories.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+    },
     /// Evaluate a trained run on its test split or on given data: loss and perplexity for
     /// language models; loss, accuracy, macro-F1 and confusion matrix for classifiers.
     Eval {
@@ -82,6 +97,23 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Train every variant of a sweep (a base config times variants and seeds) with the same
+    /// budget, then write compare.md, compare.csv and validation-curves.svg. Finished runs are
+    /// skipped when the sweep runs again.
+    Compare {
+        /// The sweep file (see configs/compare/).
+        #[arg(required_unless_present = "report")]
+        sweep: Option<PathBuf>,
+        /// Re-render the report of a comparison folder from its finished runs; trains nothing.
+        #[arg(long, value_name = "DIR", conflicts_with = "sweep")]
+        report: Option<PathBuf>,
+        /// Runs at once, sharing the cores (overrides the sweep's `jobs`).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Folder that holds run directories; a comparison goes to <runs>/compare/<name>/.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
     },
     /// Time the reference configs of shared/bench/torch_rnn_bench.py (see crates/rnnzoo-bench).
     Bench {
@@ -164,6 +196,13 @@ fn train(
             println!("run saved in {}", run.path.display());
         }
         TaskName::Sentiment => {
+            if config.init_from.is_some() {
+                return Err(
+                    "init_from: fine-tuning is implemented for language models; a classifier \
+                     trains from scratch"
+                        .into(),
+                );
+            }
             let (run, summary) = rnnzoo_sentiment::training::train(&config, runs, &device)
                 .map_err(|e| e.to_string())?;
             println!(
@@ -179,6 +218,78 @@ fn train(
         }
     }
     Ok(())
+}
+
+fn compare(
+    sweep_path: Option<PathBuf>,
+    report_dir: Option<PathBuf>,
+    jobs: Option<usize>,
+    runs: &Path,
+) -> Result<(), String> {
+    use rnnzoo_compare::{Plan, base_config, execute, load_sweep, plan, report};
+    let text = |e: rnnzoo_compare::CompareError| e.to_string();
+    if let Some(dir) = report_dir {
+        let plan = Plan::load(&dir).map_err(text)?;
+        println!("{}", report(&dir, &plan).map_err(text)?);
+        return Ok(());
+    }
+    let path = sweep_path.expect("clap requires a sweep or --report");
+    let sweep = load_sweep(&path).map_err(text)?;
+    let planned = plan(&sweep, &path).map_err(text)?;
+    let base = base_config(&sweep, &path);
+    let task = rnnzoo_config::load(&base, &[])
+        .map_err(|e| e.to_string())?
+        .task;
+    let out = runs.join("compare").join(&sweep.name);
+    let record = Plan {
+        name: sweep.name.clone(),
+        base: base.clone(),
+        runs: planned.clone(),
+    };
+    record.save(&out).map_err(text)?;
+    let jobs = jobs.unwrap_or(sweep.jobs).max(1);
+    println!(
+        "{}: {} runs, {} at a time, in {}",
+        sweep.name,
+        planned.len(),
+        jobs,
+        out.display()
+    );
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find the rnnzoo executable: {e}"))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let outcomes = execute(
+        &exe,
+        &base,
+        &planned,
+        &out,
+        jobs,
+        threads,
+        task == TaskName::Lm,
+        |message| println!("{message}"),
+    )
+    .map_err(text)?;
+    println!("{}", report(&out, &record).map_err(text)?);
+    println!(
+        "written: compare.md, compare.csv, validation-curves.svg in {}",
+        out.display()
+    );
+    let failed: Vec<String> = outcomes
+        .into_iter()
+        .filter_map(|o| match o {
+            rnnzoo_compare::RunOutcome::Failed(message) => Some(message),
+            _ => None,
+        })
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} runs failed:\n{}",
+            failed.len(),
+            failed.join("\n")
+        ))
+    }
 }
 
 /// The task of a run directory, from its resolved config.
@@ -377,6 +488,28 @@ fn run_command(command: Command) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Finetune {
+            run,
+            config,
+            overrides,
+            runs,
+        } => {
+            if !run.join("config.yaml").is_file() {
+                return Err(format!(
+                    "{}: not a run directory (no config.yaml)",
+                    run.display()
+                ));
+            }
+            let mut all = vec![format!("init_from={}", run.display())];
+            all.extend(overrides);
+            train(Some(config), all, None, &runs)
+        }
+        Command::Compare {
+            sweep,
+            report,
+            jobs,
+            runs,
+        } => compare(sweep, report, jobs, &runs),
         Command::Bench {
             configs,
             threads,

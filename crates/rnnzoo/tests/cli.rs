@@ -136,3 +136,73 @@ fn config_mistakes_are_reported_with_their_place() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn compare_runs_a_grid_reports_it_and_skips_finished_runs_when_run_again() {
+    let dir = setup("compare");
+    std::fs::write(
+        dir.join("sweep.yaml"),
+        "name: grid\nbase: tiny.yaml\nset: { train.steps: 12, train.eval_every: 6, sample.length: 0 }\ngrid:\n  model.cell: [rnn, gru]\n  model.hidden: [8, 12]\nseeds: [1]\njobs: 2\n",
+    )
+    .unwrap();
+    let out = rnnzoo(&dir, &["compare", "sweep.yaml"]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    let result = dir.join("runs/compare/grid");
+    let table = std::fs::read_to_string(result.join("compare.md")).unwrap();
+    for variant in [
+        "cell=rnn,hidden=8",
+        "cell=rnn,hidden=12",
+        "cell=gru,hidden=8",
+        "cell=gru,hidden=12",
+    ] {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| {variant} |")))
+            .unwrap_or_else(|| panic!("no row for {variant}:\n{table}"));
+        assert!(row.ends_with("| 1 |"), "one finished run: {row}");
+    }
+    let csv = std::fs::read_to_string(result.join("compare.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    let svg = std::fs::read_to_string(result.join("validation-curves.svg")).unwrap();
+    assert!(
+        svg.contains("cell=gru,hidden=12"),
+        "legend names the variants"
+    );
+
+    // Again: every run is skipped, and the report is the same.
+    let out = rnnzoo(&dir, &["compare", "sweep.yaml"]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(log.matches("finished before, skipped").count(), 4, "{log}");
+    assert!(!log.contains(": training"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(result.join("compare.md")).unwrap(),
+        table
+    );
+    // --report re-renders from the folder alone.
+    let out = rnnzoo(&dir, &["compare", "--report", "runs/compare/grid"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("| cell=rnn,hidden=8 |"));
+}
+
+#[test]
+fn compare_rejects_a_variant_whose_config_is_invalid_before_training() {
+    let dir = setup("compare-bad");
+    std::fs::write(
+        dir.join("sweep.yaml"),
+        "name: bad\nbase: tiny.yaml\nvariants:\n  - { name: ok, set: { model.cell: lstm } }\n  - { name: typo, set: { model.hiden: 8 } }\n",
+    )
+    .unwrap();
+    let out = rnnzoo(&dir, &["compare", "sweep.yaml"]);
+    let log = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        log.contains("variant `typo`") && log.contains("did you mean `hidden`"),
+        "{log}"
+    );
+    assert!(
+        !dir.join("runs/compare/bad/runs").exists(),
+        "nothing trained"
+    );
+}

@@ -1,0 +1,346 @@
+//! Reading a sweep's finished runs back and rendering `compare.md`, `compare.csv` and
+//! `validation-curves.svg`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use rnnzoo_train::plot::{Curve, draw};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::run::finished_dir;
+use crate::sweep::{CompareError, PlannedRun, io};
+
+/// What `compare` records in `plan.json` so that `--report` can re-render without the sweep
+/// file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Plan {
+    /// Sweep name.
+    pub name: String,
+    /// Base config, as the sweep named it.
+    pub base: PathBuf,
+    /// The runs, in order.
+    pub runs: Vec<PlannedRun>,
+}
+
+impl Plan {
+    /// Writes `plan.json` into `out`.
+    pub fn save(&self, out: &Path) -> Result<(), CompareError> {
+        let path = out.join("plan.json");
+        let text = serde_json::to_string_pretty(self).expect("plans serialise");
+        std::fs::create_dir_all(out).map_err(io(out))?;
+        std::fs::write(&path, text).map_err(io(&path))
+    }
+
+    /// Reads `plan.json` from `out`.
+    pub fn load(out: &Path) -> Result<Self, CompareError> {
+        let path = out.join("plan.json");
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        serde_json::from_str(&text).map_err(|e| {
+            CompareError::Invalid(format!("{}: not a comparison plan: {e}", path.display()))
+        })
+    }
+}
+
+/// The results of one finished run.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// The planned run.
+    pub run: PlannedRun,
+    /// Its run directory.
+    pub dir: PathBuf,
+    /// Its `summary.json`.
+    pub summary: Value,
+    /// Its validation curve: (step, validation metric).
+    pub curve: Vec<(f64, f64)>,
+}
+
+/// One column of the table: header, where in `summary.json`, decimals, and whether it gets a
+/// standard deviation.
+struct Column {
+    header: &'static str,
+    pointer: &'static str,
+    decimals: usize,
+    spread: bool,
+}
+
+const LM_COLUMNS: &[Column] = &[
+    Column {
+        header: "valid loss (nats/token)",
+        pointer: "/best_valid_loss",
+        decimals: 4,
+        spread: true,
+    },
+    Column {
+        header: "test loss",
+        pointer: "/test_loss",
+        decimals: 4,
+        spread: true,
+    },
+    Column {
+        header: "best step",
+        pointer: "/best_step",
+        decimals: 0,
+        spread: false,
+    },
+    Column {
+        header: "tokens/s",
+        pointer: "/tokens_per_s",
+        decimals: 0,
+        spread: false,
+    },
+    Column {
+        header: "wall s",
+        pointer: "/wall_s",
+        decimals: 1,
+        spread: false,
+    },
+];
+
+const CLASSIFIER_COLUMNS: &[Column] = &[
+    Column {
+        header: "valid accuracy",
+        pointer: "/best_valid_accuracy",
+        decimals: 4,
+        spread: true,
+    },
+    Column {
+        header: "test accuracy",
+        pointer: "/test/accuracy",
+        decimals: 4,
+        spread: true,
+    },
+    Column {
+        header: "test macro-F1",
+        pointer: "/test/macro_f1",
+        decimals: 4,
+        spread: true,
+    },
+    Column {
+        header: "best epoch",
+        pointer: "/best_epoch",
+        decimals: 0,
+        spread: false,
+    },
+    Column {
+        header: "wall s",
+        pointer: "/wall_s",
+        decimals: 1,
+        spread: false,
+    },
+];
+
+/// Whether the results are a language model's (validation loss) or a classifier's (accuracy).
+fn is_language_model(results: &[RunResult]) -> bool {
+    results
+        .first()
+        .is_none_or(|r| r.summary.pointer("/best_valid_loss").is_some())
+}
+
+/// Reads the finished runs of a plan (unfinished ones are left out).
+pub fn collect(out: &Path, runs: &[PlannedRun]) -> Result<Vec<RunResult>, CompareError> {
+    let mut results = Vec::new();
+    for run in runs {
+        let Some(dir) = finished_dir(out, &run.run_name) else {
+            continue;
+        };
+        let path = dir.join("summary.json");
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let summary: Value = serde_json::from_str(&text)
+            .map_err(|e| CompareError::Invalid(format!("{}: {e}", path.display())))?;
+        let curve = validation_curve(&dir.join("metrics.csv"))?;
+        results.push(RunResult {
+            run: run.clone(),
+            dir,
+            summary,
+            curve,
+        });
+    }
+    Ok(results)
+}
+
+/// (step, validation loss or accuracy) from a run's `metrics.csv`.
+fn validation_curve(path: &Path) -> Result<Vec<(f64, f64)>, CompareError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(step), Some(value)) = (
+        column("step"),
+        column("valid_loss")
+            .filter(|_| column("valid_accuracy").is_none())
+            .or(column("valid_accuracy")),
+    ) else {
+        return Ok(Vec::new());
+    };
+    Ok(lines
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            let x = cells.get(step)?.parse::<f64>().ok()?;
+            let y = cells.get(value)?.parse::<f64>().ok()?;
+            Some((x, y))
+        })
+        .collect())
+}
+
+/// Mean and sample standard deviation.
+fn mean_sd(values: &[f64]) -> (f64, Option<f64>) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let sd = (values.len() > 1)
+        .then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+    (mean, sd)
+}
+
+/// Variants in plan order, each with its results.
+fn by_variant<'a>(
+    runs: &[PlannedRun],
+    results: &'a [RunResult],
+) -> Vec<(String, Vec<&'a RunResult>)> {
+    let mut order: Vec<String> = Vec::new();
+    for run in runs {
+        if !order.contains(&run.variant) {
+            order.push(run.variant.clone());
+        }
+    }
+    order
+        .into_iter()
+        .map(|variant| {
+            let mine = results
+                .iter()
+                .filter(|r| r.run.variant == variant)
+                .collect();
+            (variant, mine)
+        })
+        .collect()
+}
+
+/// Writes `compare.md`, `compare.csv` and `validation-curves.svg` into `out` for a plan and
+/// returns the Markdown.
+pub fn report(out: &Path, plan: &Plan) -> Result<String, CompareError> {
+    let results = collect(out, &plan.runs)?;
+    let lm = is_language_model(&results);
+    let columns = if lm { LM_COLUMNS } else { CLASSIFIER_COLUMNS };
+    let groups = by_variant(&plan.runs, &results);
+    let seeds: Vec<String> = {
+        let mut s: Vec<u64> = plan.runs.iter().map(|r| r.seed).collect();
+        s.sort_unstable();
+        s.dedup();
+        s.iter().map(u64::to_string).collect()
+    };
+
+    let mut md = String::new();
+    let _ = writeln!(md, "# Comparison: {}\n", plan.name);
+    let _ = writeln!(
+        md,
+        "Base config `{}`, seeds {}; mean ± sample standard deviation over the seeds that \
+         finished ({} of {} runs). {}\n",
+        plan.base.display(),
+        seeds.join(", "),
+        results.len(),
+        plan.runs.len(),
+        if lm {
+            "Lower loss is better."
+        } else {
+            "Higher accuracy is better."
+        }
+    );
+    let mut header = vec!["variant", "parameters"];
+    header.extend(columns.iter().map(|c| c.header));
+    header.push("runs");
+    let _ = writeln!(md, "| {} |", header.join(" | "));
+    let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
+    for (variant, runs) in &groups {
+        let mut cells = vec![variant.clone()];
+        let parameters: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.summary.pointer("/parameters")?.as_f64())
+            .collect();
+        cells.push(parameters.first().map_or("-".into(), |p| format!("{p:.0}")));
+        for c in columns {
+            let values: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.summary.pointer(c.pointer)?.as_f64())
+                .collect();
+            cells.push(if values.is_empty() {
+                "-".into()
+            } else {
+                let (mean, sd) = mean_sd(&values);
+                match sd.filter(|_| c.spread) {
+                    Some(sd) => format!("{mean:.d$} ± {sd:.d$}", d = c.decimals),
+                    None => format!("{mean:.d$}", d = c.decimals),
+                }
+            });
+        }
+        cells.push(runs.len().to_string());
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
+    }
+    let md_path = out.join("compare.md");
+    std::fs::write(&md_path, &md).map_err(io(&md_path))?;
+
+    let mut csv = String::from("variant,seed,run_dir,parameters");
+    for c in columns {
+        csv.push(',');
+        csv.push_str(&c.pointer[1..].replace('/', "_"));
+    }
+    csv.push('\n');
+    for r in &results {
+        let _ = write!(
+            csv,
+            "\"{}\",{},{},{}",
+            r.run.variant.replace('"', "'"),
+            r.run.seed,
+            r.dir.display(),
+            r.summary
+                .pointer("/parameters")
+                .map_or(String::new(), Value::to_string)
+        );
+        for c in columns {
+            let _ = write!(
+                csv,
+                ",{}",
+                r.summary
+                    .pointer(c.pointer)
+                    .map_or(String::new(), Value::to_string)
+            );
+        }
+        csv.push('\n');
+    }
+    let csv_path = out.join("compare.csv");
+    std::fs::write(&csv_path, csv).map_err(io(&csv_path))?;
+
+    let curves: Vec<Curve> = groups
+        .iter()
+        .filter(|(_, runs)| !runs.is_empty())
+        .map(|(variant, runs)| {
+            let mut at_step: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+            for r in runs {
+                for &(x, y) in &r.curve {
+                    at_step.entry(x as u64).or_default().push(y);
+                }
+            }
+            Curve {
+                label: variant.clone(),
+                points: at_step
+                    .into_iter()
+                    .map(|(x, ys)| (x as f64, mean_sd(&ys).0))
+                    .collect(),
+            }
+        })
+        .collect();
+    let (title, y_label) = if lm {
+        (
+            format!("{}: validation loss, mean over seeds", plan.name),
+            "nats per token",
+        )
+    } else {
+        (
+            format!("{}: validation accuracy, mean over seeds", plan.name),
+            "accuracy",
+        )
+    };
+    draw(&out.join("validation-curves.svg"), &title, y_label, &curves)
+        .map_err(CompareError::Invalid)?;
+    Ok(md)
+}

@@ -1,0 +1,135 @@
+//! Running a sweep's runs as `rnnzoo train` child processes.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::sweep::{CompareError, PlannedRun, io};
+
+/// What happened to a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// It had finished before (its `summary.json` exists): not run again.
+    Skipped,
+    /// It trained to the end now.
+    Finished,
+    /// The training process failed; the message points at its log.
+    Failed(String),
+}
+
+/// The run directories of a run name, oldest first.
+pub(crate) fn run_dirs(out: &Path, run_name: &str) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out.join("runs").join(run_name))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.join("config.yaml").is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+/// The finished run directory of a run name, if any.
+pub(crate) fn finished_dir(out: &Path, run_name: &str) -> Option<PathBuf> {
+    run_dirs(out, run_name)
+        .into_iter()
+        .rev()
+        .find(|d| d.join("summary.json").is_file())
+}
+
+/// Runs the planned runs of `base` (an experiment config) with the `rnnzoo` executable `exe`,
+/// `jobs` at a time, results under `out/runs/`, logs under `out/logs/`. Finished runs are
+/// skipped; language-model runs with a checkpoint but no summary resume from it (`resumable`).
+/// `threads` worker threads are shared evenly between the jobs. `report` hears each start and
+/// end.
+pub fn execute(
+    exe: &Path,
+    base: &Path,
+    runs: &[PlannedRun],
+    out: &Path,
+    jobs: usize,
+    threads: usize,
+    resumable: bool,
+    mut report: impl FnMut(&str),
+) -> Result<Vec<RunOutcome>, CompareError> {
+    let logs = out.join("logs");
+    std::fs::create_dir_all(&logs).map_err(io(&logs))?;
+    let per_job = (threads / jobs.max(1)).max(1);
+    let mut outcomes: Vec<Option<RunOutcome>> = vec![None; runs.len()];
+    let mut pending: Vec<usize> = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        if finished_dir(out, &run.run_name).is_some() {
+            report(&format!("{}: finished before, skipped", run.run_name));
+            outcomes[i] = Some(RunOutcome::Skipped);
+        } else {
+            pending.push(i);
+        }
+    }
+    pending.reverse();
+    let mut running: Vec<(usize, Child, PathBuf)> = Vec::new();
+    while !pending.is_empty() || !running.is_empty() {
+        while running.len() < jobs.max(1) {
+            let Some(i) = pending.pop() else { break };
+            let run = &runs[i];
+            let log = logs.join(format!("{}.log", run.run_name));
+            let mut command = Command::new(exe);
+            let partial = run_dirs(out, &run.run_name)
+                .into_iter()
+                .rev()
+                .find(|d| d.join("checkpoints").join("latest").is_file());
+            match partial.filter(|_| resumable) {
+                Some(dir) => {
+                    report(&format!("{}: resuming {}", run.run_name, dir.display()));
+                    command.arg("train").arg("--resume").arg(&dir);
+                }
+                None => {
+                    report(&format!("{}: training", run.run_name));
+                    command.arg("train").arg(base);
+                    for o in &run.overrides {
+                        command.arg("--set").arg(o);
+                    }
+                    command.arg("--runs").arg(out.join("runs"));
+                }
+            }
+            let file = File::create(&log).map_err(io(&log))?;
+            let err_file = file.try_clone().map_err(io(&log))?;
+            let child = command
+                .env("RAYON_NUM_THREADS", per_job.to_string())
+                .stdin(Stdio::null())
+                .stdout(file)
+                .stderr(err_file)
+                .spawn()
+                .map_err(io(exe))?;
+            running.push((i, child, log));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut still = Vec::with_capacity(running.len());
+        for (i, mut child, log) in running {
+            match child.try_wait().map_err(io(exe))? {
+                None => still.push((i, child, log)),
+                Some(status) => {
+                    let name = &runs[i].run_name;
+                    let outcome = if status.success() {
+                        report(&format!("{name}: done"));
+                        RunOutcome::Finished
+                    } else {
+                        let message =
+                            format!("{name}: training failed ({status}), see {}", log.display());
+                        report(&message);
+                        RunOutcome::Failed(message)
+                    };
+                    outcomes[i] = Some(outcome);
+                }
+            }
+        }
+        running = still;
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.expect("every run has an outcome"))
+        .collect())
+}
