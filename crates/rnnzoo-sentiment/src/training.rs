@@ -273,6 +273,25 @@ pub fn train(
     if config.model.embedding.freeze {
         model.embedding = model.embedding.no_grad();
     }
+    // `freeze` names are checked when the config loads.
+    let dirs = model.rnn.num_directions();
+    for name in &config.freeze {
+        match name.as_str() {
+            "embedding" => model.embedding = model.embedding.no_grad(),
+            "head" => model.head = model.head.no_grad(),
+            "attention" => model.attention = model.attention.map(Module::no_grad),
+            layer => {
+                if let Some(k) = layer
+                    .strip_prefix("layers.")
+                    .and_then(|k| k.parse::<usize>().ok())
+                {
+                    for cell in &mut model.rnn.cells[k * dirs..(k + 1) * dirs] {
+                        *cell = cell.clone().no_grad();
+                    }
+                }
+            }
+        }
+    }
     let mut optim = build_optimizer(&t.optimizer);
     println!(
         "{}: {} {} x{} hidden {} ({} pooling), {} parameters, vocabulary {}, classes {:?}, {} / {} / {} examples",
