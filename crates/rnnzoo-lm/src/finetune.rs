@@ -86,8 +86,10 @@ pub fn vocabulary(config: &ExperimentConfig, initial: &Initial, train_text: &str
     vocab
 }
 
-/// `rows` followed by `extra` copies of its first row (`<unk>`'s) along `dim`.
+/// `rows` followed by `extra` copies of its first row (`<unk>`'s) along `dim`, as a new leaf
+/// (a parameter must not hang off the old one's autodiff graph).
 fn with_unk_copies(rows: Tensor<2>, extra: usize, dim: usize) -> Tensor<2> {
+    let rows = rows.detach();
     if extra == 0 {
         return rows;
     }
@@ -96,11 +98,12 @@ fn with_unk_copies(rows: Tensor<2>, extra: usize, dim: usize) -> Tensor<2> {
     } else {
         rows.clone().narrow(1, 0, 1).repeat_dim(1, extra)
     };
-    Tensor::cat(vec![rows, unk], dim)
+    Tensor::cat(vec![rows, unk], dim).detach()
 }
 
-/// A bias with `extra` entries appended, each `<unk>`'s minus `ln(extra)`.
+/// A bias with `extra` entries appended, each `<unk>`'s minus `ln(extra)` (a new leaf).
 fn bias_with_unk_share(bias: Tensor<1>, extra: usize) -> Tensor<1> {
+    let bias = bias.detach();
     if extra == 0 {
         return bias;
     }
@@ -109,7 +112,7 @@ fn bias_with_unk_share(bias: Tensor<1>, extra: usize) -> Tensor<1> {
         .narrow(0, 0, 1)
         .sub_scalar((extra as f64).ln())
         .repeat_dim(0, extra);
-    Tensor::cat(vec![bias, share], 0)
+    Tensor::cat(vec![bias, share], 0).detach()
 }
 
 /// The model to fine-tune: `fresh` (built for the new vocabulary and the config's dropout)

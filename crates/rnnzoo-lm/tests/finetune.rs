@@ -109,11 +109,12 @@ fn frozen_parts_stay_bit_identical_and_the_rest_trains() {
     let _turn = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dir = temp_dir("freeze");
     let run = pretrained(&dir);
-    let new_corpus = write(&dir, "new.txt", "gfedcba\n");
+    let new_corpus = write(&dir, "new.txt", "gfedcbaxy\n");
     let cfg = config(
         &new_corpus,
         &[
             format!("init_from={}", run.display()),
+            "vocab=extend".into(),
             "freeze=[embedding, layers.0]".into(),
             "name=tuned".into(),
         ],
@@ -129,9 +130,13 @@ fn frozen_parts_stay_bit_identical_and_the_rest_trains() {
             .try_into_vec::<f32>()
             .unwrap()
     };
+    let old_rows = host(old.embedding.weight.val());
+    let new_rows = host(new.embedding.weight.val());
+    assert_eq!(new_rows.len(), old_rows.len() + 2 * 8, "x and y appended");
     assert_eq!(
-        host(old.embedding.weight.val()),
-        host(new.embedding.weight.val())
+        old_rows[..],
+        new_rows[..old_rows.len()],
+        "frozen embedding unchanged"
     );
     assert_eq!(
         host(old.rnn.cells[0].weight_hh.val()),
