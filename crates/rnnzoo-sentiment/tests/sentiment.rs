@@ -150,3 +150,48 @@ fn training_learns_the_data_and_a_saved_run_predicts() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn frozen_parts_keep_their_initial_weights() {
+    let _turn = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir("freeze");
+    let data = write_reviews(&dir);
+    // Two runs from the same seed, one epoch and four: frozen parts must be equal (both still
+    // the initial weights), the trained encoder must not.
+    let trained = |epochs: &str| {
+        let cfg = config(
+            &data,
+            &[
+                "freeze=[embedding, head]",
+                &format!("train.epochs={epochs}"),
+                "train.early_stopping.patience=10",
+                &format!("name=e{epochs}"),
+            ],
+        );
+        let (run, summary) = train(&cfg, &dir.join("runs"), &Device::flex()).unwrap();
+        (load_run(&run.path, &Device::flex()).unwrap().model, summary)
+    };
+    let (one, _) = trained("1");
+    let (four, summary) = trained("4");
+    assert!(
+        summary.best_epoch > 1,
+        "a later epoch is kept: {}",
+        summary.best_epoch
+    );
+    let host = |t: burn::tensor::Tensor<2>| {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(
+        host(one.embedding.weight.val()),
+        host(four.embedding.weight.val())
+    );
+    assert_eq!(host(one.head.weight.val()), host(four.head.weight.val()));
+    assert_ne!(
+        host(one.rnn.cells[0].weight_hh.val()),
+        host(four.rnn.cells[0].weight_hh.val()),
+        "the encoder trains"
+    );
+}
