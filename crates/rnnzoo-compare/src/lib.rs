@@ -19,6 +19,7 @@
 //! grid:
 //!   model.hidden: [128, 256]
 //! seeds: [1, 2, 3]
+//! baselines: [5]     # language models: a Kneser-Ney 5-gram row (`rnnzoo ngram`)
 //! jobs: 1
 //! ```
 

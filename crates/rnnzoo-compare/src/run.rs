@@ -81,14 +81,21 @@ pub fn execute(
                 .into_iter()
                 .rev()
                 .find(|d| d.join("checkpoints").join("latest").is_file());
-            match partial.filter(|_| resumable) {
+            match partial.filter(|_| resumable && run.ngram_order.is_none()) {
                 Some(dir) => {
                     report(&format!("{}: resuming {}", run.run_name, dir.display()));
                     command.arg("train").arg("--resume").arg(&dir);
                 }
                 None => {
                     report(&format!("{}: training", run.run_name));
-                    command.arg("train").arg(base);
+                    match run.ngram_order {
+                        Some(order) => command
+                            .arg("ngram")
+                            .arg(base)
+                            .arg("--order")
+                            .arg(order.to_string()),
+                        None => command.arg("train").arg(base),
+                    };
                     for o in &run.overrides {
                         command.arg("--set").arg(o);
                     }

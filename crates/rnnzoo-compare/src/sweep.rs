@@ -52,6 +52,10 @@ pub struct Sweep {
     /// Runs at once (each gets `cores / jobs` threads); 1 runs them one after another.
     #[serde(default = "default_jobs")]
     pub jobs: usize,
+    /// Language models only: orders of Kneser-Ney n-gram baselines to add as rows (each seed
+    /// gives the split its own draw, as for the recurrent runs).
+    #[serde(default)]
+    pub baselines: Vec<usize>,
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -85,6 +89,9 @@ pub struct PlannedRun {
     pub run_name: String,
     /// Every `--set` override of this run, in order.
     pub overrides: Vec<String>,
+    /// An n-gram baseline of this order instead of a recurrent training run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ngram_order: Option<usize>,
 }
 
 /// Reads a sweep file; errors name the file, line and column, and the nearest valid key.
@@ -106,6 +113,12 @@ pub fn load_sweep(path: &Path) -> Result<Sweep, CompareError> {
     if sweep.jobs == 0 {
         return Err(CompareError::Invalid(format!(
             "{}: `jobs` must be at least 1",
+            path.display()
+        )));
+    }
+    if let Some(order) = sweep.baselines.iter().find(|o| !(1..=5).contains(*o)) {
+        return Err(CompareError::Invalid(format!(
+            "{}: baseline order {order} is not in 1..=5",
             path.display()
         )));
     }
@@ -231,8 +244,34 @@ pub fn plan(sweep: &Sweep, sweep_path: &Path) -> Result<Vec<PlannedRun>, Compare
                     seed,
                     run_name,
                     overrides,
+                    ngram_order: None,
                 });
             }
+        }
+    }
+    for &order in &sweep.baselines {
+        for &seed in &sweep.seeds {
+            let run_name = format!("ngram-kn{order}-s{seed}");
+            let mut overrides = shared.clone();
+            overrides.push(format!("seed={seed}"));
+            overrides.push(format!("name={run_name}"));
+            let config = rnnzoo_config::load(&base, &overrides).map_err(|e| {
+                CompareError::Invalid(format!("baseline of {}: {e}", sweep_path.display()))
+            })?;
+            if config.task != rnnzoo_config::TaskName::Lm {
+                return Err(CompareError::Invalid(format!(
+                    "{}: n-gram baselines are language models; the base config's task is {:?}",
+                    sweep_path.display(),
+                    config.task
+                )));
+            }
+            runs.push(PlannedRun {
+                variant: format!("n-gram KN-{order} (baseline)"),
+                seed,
+                run_name,
+                overrides,
+                ngram_order: Some(order),
+            });
         }
     }
     let mut names: Vec<&str> = runs.iter().map(|r| r.run_name.as_str()).collect();

@@ -13,7 +13,13 @@ fn configs() -> PathBuf {
 fn shipped_sweeps_expand_into_valid_runs() {
     let path = configs().join("compare/lstm-variants.yaml");
     let runs = plan(&load_sweep(&path).unwrap(), &path).unwrap();
-    assert_eq!(runs.len(), 18, "6 variants x 3 seeds");
+    assert_eq!(
+        runs.len(),
+        21,
+        "6 variants x 3 seeds, and a 5-gram baseline per seed"
+    );
+    assert_eq!(runs[18].ngram_order, Some(5));
+    assert_eq!(runs[18].run_name, "ngram-kn5-s1");
     let peephole = runs
         .iter()
         .find(|r| r.run_name == "lstm-peephole-s2")
@@ -50,8 +56,8 @@ fn grids_multiply_with_variants_and_seeds() {
     .unwrap();
     let runs = plan(&load_sweep(&sweep).unwrap(), &sweep).unwrap();
     assert_eq!(runs.len(), 2 * 2 * 3 * 2);
-    assert_eq!(runs[0].variant, "a bptt=4,hidden=8");
-    assert_eq!(runs[0].run_name, "a_bptt_4_hidden_8-s1");
+    assert_eq!(runs[0].variant, "a hidden=8,bptt=4");
+    assert_eq!(runs[0].run_name, "a_hidden_8_bptt_4-s1");
 
     std::fs::write(&sweep, "name: s\nbase: x.yaml\nseed: [1]\n").unwrap();
     let err = load_sweep(&sweep).unwrap_err().to_string();

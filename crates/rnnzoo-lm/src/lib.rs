@@ -5,6 +5,7 @@
 //! [`model`] (embedding, recurrent stack, output layer), [`training`] (the loop),
 //! [`inference`] (evaluation, scoring, generation on a trained run).
 
+pub mod baseline;
 pub mod data;
 pub mod finetune;
 pub mod inference;

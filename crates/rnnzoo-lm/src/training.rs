@@ -157,7 +157,7 @@ pub fn prepare_with(
     Ok((vocab, streams))
 }
 
-fn write_json(path: &Path, value: &impl Serialize) -> Result<(), LmError> {
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), LmError> {
     let text = serde_json::to_string_pretty(value).expect("serialisable");
     rnnzoo_models::weights::write_atomic(path, text.as_bytes()).map_err(|e| LmError::io(path, e))
 }

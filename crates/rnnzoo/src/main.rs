@@ -51,6 +51,21 @@ enum Command {
         #[arg(long, default_value = "runs")]
         runs: PathBuf,
     },
+    /// Count a Kneser-Ney n-gram language model on a config's data (the same vocabulary and
+    /// splits a recurrent run would use) and evaluate it: the count-based baseline.
+    Ngram {
+        /// A language-model experiment file.
+        config: PathBuf,
+        /// The n-gram order (1..=5).
+        #[arg(long, default_value_t = 5)]
+        order: usize,
+        /// Override a config value (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Folder that holds run directories.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+    },
     /// Evaluate a trained run on its test split or on given data: loss and perplexity for
     /// language models; loss, accuracy, macro-F1 and confusion matrix for classifiers.
     Eval {
@@ -503,6 +518,32 @@ fn run_command(command: Command) -> Result<(), String> {
             let mut all = vec![format!("init_from={}", run.display())];
             all.extend(overrides);
             train(Some(config), all, None, &runs)
+        }
+        Command::Ngram {
+            config,
+            order,
+            overrides,
+            runs,
+        } => {
+            let config = rnnzoo_config::load(&config, &overrides).map_err(|e| e.to_string())?;
+            if config.task != TaskName::Lm {
+                return Err(format!(
+                    "ngram: `{}` is a {:?} config; n-gram models are language models",
+                    config.name, config.task
+                ));
+            }
+            let (run, summary) = rnnzoo_lm::baseline::train_ngram(&config, order, &runs)
+                .map_err(|e| e.to_string())?;
+            let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+            println!(
+                "done: Kneser-Ney {order}-gram, {} n-grams, valid loss {}, test loss {}, {:.0} s",
+                summary.parameters,
+                fmt(summary.best_valid_loss),
+                fmt(summary.test_loss),
+                summary.wall_s
+            );
+            println!("run saved in {}", run.path.display());
+            Ok(())
         }
         Command::Compare {
             sweep,

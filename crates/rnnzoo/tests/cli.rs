@@ -142,7 +142,7 @@ fn compare_runs_a_grid_reports_it_and_skips_finished_runs_when_run_again() {
     let dir = setup("compare");
     std::fs::write(
         dir.join("sweep.yaml"),
-        "name: grid\nbase: tiny.yaml\nset: { train.steps: 12, train.eval_every: 6, sample.length: 0 }\ngrid:\n  model.cell: [rnn, gru]\n  model.hidden: [8, 12]\nseeds: [1]\njobs: 2\n",
+        "name: grid\nbase: tiny.yaml\nset: { train.steps: 12, train.eval_every: 6, sample.length: 0 }\ngrid:\n  model.cell: [rnn, gru]\n  model.hidden: [8, 12]\nseeds: [1]\nbaselines: [2]\njobs: 2\n",
     )
     .unwrap();
     let out = rnnzoo(&dir, &["compare", "sweep.yaml"]);
@@ -162,8 +162,13 @@ fn compare_runs_a_grid_reports_it_and_skips_finished_runs_when_run_again() {
             .unwrap_or_else(|| panic!("no row for {variant}:\n{table}"));
         assert!(row.ends_with("| 1 |"), "one finished run: {row}");
     }
+    let baseline = table
+        .lines()
+        .find(|l| l.starts_with("| n-gram KN-2 (baseline) |"))
+        .unwrap_or_else(|| panic!("no baseline row:\n{table}"));
+    assert!(baseline.ends_with("| 1 |"), "{baseline}");
     let csv = std::fs::read_to_string(result.join("compare.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert_eq!(csv.lines().count(), 6, "{csv}");
     let svg = std::fs::read_to_string(result.join("validation-curves.svg")).unwrap();
     assert!(
         svg.contains("cell=gru,hidden=12"),
@@ -174,7 +179,7 @@ fn compare_runs_a_grid_reports_it_and_skips_finished_runs_when_run_again() {
     let out = rnnzoo(&dir, &["compare", "sweep.yaml"]);
     let log = text(&out);
     assert!(out.status.success(), "{log}");
-    assert_eq!(log.matches("finished before, skipped").count(), 4, "{log}");
+    assert_eq!(log.matches("finished before, skipped").count(), 5, "{log}");
     assert!(!log.contains(": training"), "{log}");
     assert_eq!(
         std::fs::read_to_string(result.join("compare.md")).unwrap(),
