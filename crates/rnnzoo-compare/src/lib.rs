@@ -28,5 +28,5 @@ mod run;
 mod sweep;
 
 pub use report::{Plan, RunResult, collect, report};
-pub use run::{RunOutcome, execute};
+pub use run::{Execution, RunOutcome, execute};
 pub use sweep::{CompareError, PlannedRun, Sweep, Variant, base_config, load_sweep, plan};

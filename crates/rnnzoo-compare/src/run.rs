@@ -41,21 +41,38 @@ pub(crate) fn finished_dir(out: &Path, run_name: &str) -> Option<PathBuf> {
         .find(|d| d.join("summary.json").is_file())
 }
 
-/// Runs the planned runs of `base` (an experiment config) with the `rnnzoo` executable `exe`,
-/// `jobs` at a time, results under `out/runs/`, logs under `out/logs/`. Finished runs are
-/// skipped; language-model runs with a checkpoint but no summary resume from it (`resumable`).
-/// `threads` worker threads are shared evenly between the jobs. `report` hears each start and
-/// end.
+/// How [`execute`] runs a plan.
+#[derive(Clone, Copy, Debug)]
+pub struct Execution<'a> {
+    /// The `rnnzoo` executable.
+    pub exe: &'a Path,
+    /// The base experiment config.
+    pub base: &'a Path,
+    /// The comparison folder: runs go to `out/runs/`, logs to `out/logs/`.
+    pub out: &'a Path,
+    /// Runs at once.
+    pub jobs: usize,
+    /// Worker threads, shared evenly between the jobs.
+    pub threads: usize,
+    /// Whether runs with a checkpoint but no summary resume from it (language models).
+    pub resumable: bool,
+}
+
+/// Runs the planned runs as `rnnzoo train` (or `rnnzoo ngram`) child processes. Finished runs
+/// are skipped. `report` hears each start and end.
 pub fn execute(
-    exe: &Path,
-    base: &Path,
+    how: &Execution,
     runs: &[PlannedRun],
-    out: &Path,
-    jobs: usize,
-    threads: usize,
-    resumable: bool,
     mut report: impl FnMut(&str),
 ) -> Result<Vec<RunOutcome>, CompareError> {
+    let &Execution {
+        exe,
+        base,
+        out,
+        jobs,
+        threads,
+        resumable,
+    } = how;
     let logs = out.join("logs");
     std::fs::create_dir_all(&logs).map_err(io(&logs))?;
     let per_job = (threads / jobs.max(1)).max(1);

@@ -241,7 +241,7 @@ fn compare(
     jobs: Option<usize>,
     runs: &Path,
 ) -> Result<(), String> {
-    use rnnzoo_compare::{Plan, base_config, execute, load_sweep, plan, report};
+    use rnnzoo_compare::{Execution, Plan, base_config, execute, load_sweep, plan, report};
     let text = |e: rnnzoo_compare::CompareError| e.to_string();
     if let Some(dir) = report_dir {
         let plan = Plan::load(&dir).map_err(text)?;
@@ -273,17 +273,15 @@ fn compare(
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find the rnnzoo executable: {e}"))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let outcomes = execute(
-        &exe,
-        &base,
-        &planned,
-        &out,
+    let how = Execution {
+        exe: &exe,
+        base: &base,
+        out: &out,
         jobs,
         threads,
-        task == TaskName::Lm,
-        |message| println!("{message}"),
-    )
-    .map_err(text)?;
+        resumable: task == TaskName::Lm,
+    };
+    let outcomes = execute(&how, &planned, |message| println!("{message}")).map_err(text)?;
     println!("{}", report(&out, &record).map_err(text)?);
     println!(
         "written: compare.md, compare.csv, validation-curves.svg in {}",
