@@ -118,9 +118,10 @@ pub fn apply_override(doc: &mut Value, assignment: &str) -> Result<(), ConfigErr
     Ok(())
 }
 
-/// A fine-tuning config (`init_from`, set in the file or by an override) without a `model`
-/// section takes the trained run's: returns the document with overrides applied and that
-/// section filled in, or `None` when the config does not need it.
+/// A config whose text has no `model` section gets one from its overrides (`--set model.…`)
+/// or, when fine-tuning (`init_from`, in the file or an override), from the trained run's
+/// config: returns the document with overrides applied and the section filled in, or `None`
+/// when the text has its own `model`.
 fn inherit_model(
     text: &str,
     label: &str,
@@ -129,16 +130,26 @@ fn inherit_model(
     let Ok(mut doc) = serde_yaml_ng::from_str::<Value>(text) else {
         return Ok(None); // the typed pass reports the syntax error with its line
     };
+    let key = |k: &str| Value::String(k.to_string());
+    let has_model = |doc: &Value| {
+        doc.as_mapping()
+            .is_some_and(|m| m.contains_key(key("model")))
+    };
+    if has_model(&doc) {
+        return Ok(None);
+    }
     for o in overrides {
         apply_override(&mut doc, o)?;
+    }
+    if has_model(&doc) {
+        // `--set model.…` built the section: type the overridden document.
+        return Ok(Some(
+            serde_yaml_ng::to_string(&doc).expect("YAML documents serialise"),
+        ));
     }
     let Some(map) = doc.as_mapping_mut() else {
         return Ok(None);
     };
-    let key = |k: &str| Value::String(k.to_string());
-    if map.contains_key(key("model")) {
-        return Ok(None);
-    }
     let Some(run) = map.get(key("init_from")).and_then(Value::as_str) else {
         return Ok(None);
     };
