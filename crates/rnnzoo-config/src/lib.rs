@@ -118,10 +118,9 @@ pub fn apply_override(doc: &mut Value, assignment: &str) -> Result<(), ConfigErr
     Ok(())
 }
 
-/// A config whose text has no `model` section gets one from its overrides (`--set model.…`)
-/// or, when fine-tuning (`init_from`, in the file or an override), from the trained run's
-/// config: returns the document with overrides applied and the section filled in, or `None`
-/// when the text has its own `model`.
+/// A fine-tuning config (`init_from`, in the file or an override) with no `model` section, in
+/// the text or built by overrides, takes the trained run's: returns the document with the
+/// overrides applied and that section filled in, or `None` when nothing is inherited.
 fn inherit_model(
     text: &str,
     label: &str,
@@ -131,25 +130,15 @@ fn inherit_model(
         return Ok(None); // the typed pass reports the syntax error with its line
     };
     let key = |k: &str| Value::String(k.to_string());
-    let has_model = |doc: &Value| {
-        doc.as_mapping()
-            .is_some_and(|m| m.contains_key(key("model")))
-    };
-    if has_model(&doc) {
-        return Ok(None);
-    }
     for o in overrides {
         apply_override(&mut doc, o)?;
-    }
-    if has_model(&doc) {
-        // `--set model.…` built the section: type the overridden document.
-        return Ok(Some(
-            serde_yaml_ng::to_string(&doc).expect("YAML documents serialise"),
-        ));
     }
     let Some(map) = doc.as_mapping_mut() else {
         return Ok(None);
     };
+    if map.contains_key(key("model")) {
+        return Ok(None);
+    }
     let Some(run) = map.get(key("init_from")).and_then(Value::as_str) else {
         return Ok(None);
     };
@@ -185,21 +174,9 @@ pub fn parse(
     if let Some(filled) = inherit_model(text, label, overrides)? {
         return parse(&filled, &format!("{label} (model from init_from)"), &[]);
     }
-    // First pass on the text itself, so that errors carry line numbers.
-    let typed: Result<ExperimentConfig, _> = serde_yaml_ng::from_str(text);
-    let config = match typed {
-        Ok(c) => c,
-        Err(e) => {
-            let location = match e.location() {
-                Some(l) => format!("{label}:{}:{}", l.line(), l.column()),
-                None => label.to_string(),
-            };
-            return Err(invalid(location, &e));
-        }
-    };
-    let config = if overrides.is_empty() {
-        config
-    } else {
+    // The overridden document, typed; the text alone is typed first so that errors carry line
+    // numbers, unless the overrides supply what the text lacks (`--set model.hidden=...`).
+    let overridden = || -> Result<ExperimentConfig, ConfigError> {
         let mut doc: Value =
             serde_yaml_ng::from_str(text).map_err(|e| invalid(label.into(), &e))?;
         for o in overrides {
@@ -210,7 +187,24 @@ pub fn parse(
                 format!("{label} with --set {}", overrides.join(" --set ")),
                 &e,
             )
-        })?
+        })
+    };
+    let config = match serde_yaml_ng::from_str::<ExperimentConfig>(text) {
+        Ok(_) if !overrides.is_empty() => overridden()?,
+        Ok(c) => c,
+        Err(e) => {
+            if !overrides.is_empty()
+                && let Ok(c) = overridden()
+            {
+                c
+            } else {
+                let location = match e.location() {
+                    Some(l) => format!("{label}:{}:{}", l.line(), l.column()),
+                    None => label.to_string(),
+                };
+                return Err(invalid(location, &e));
+            }
+        }
     };
     config.validate().map_err(|message| ConfigError::Invalid {
         location: label.to_string(),
