@@ -137,7 +137,6 @@ pub fn transplant(mut fresh: LanguageModel, initial: Initial) -> LanguageModel {
 
 /// Stops gradients to the parts named in `freeze` (`embedding`, `layers.<k>`, `output`).
 pub fn freeze(mut model: LanguageModel, names: &[String]) -> Result<LanguageModel, LmError> {
-    let dirs = model.rnn.num_directions();
     for name in names {
         match name.as_str() {
             "embedding" => model.embedding = model.embedding.no_grad(),
@@ -157,9 +156,7 @@ pub fn freeze(mut model: LanguageModel, names: &[String]) -> Result<LanguageMode
                             model.rnn.num_layers
                         ))
                     })?;
-                for cell in &mut model.rnn.cells[layer * dirs..(layer + 1) * dirs] {
-                    *cell = cell.clone().no_grad();
-                }
+                model.rnn.freeze_layer(layer);
             }
         }
     }

@@ -272,6 +272,22 @@ impl Recurrent {
         if self.bidirectional { 2 } else { 1 }
     }
 
+    /// Stops gradients to every direction of layer `layer` (fine-tuning's `freeze: [layers.k]`).
+    ///
+    /// # Panics
+    /// When `layer >= num_layers`.
+    pub fn freeze_layer(&mut self, layer: usize) {
+        assert!(
+            layer < self.num_layers,
+            "layer {layer} of a {}-layer stack",
+            self.num_layers
+        );
+        let dirs = self.num_directions();
+        for cell in &mut self.cells[layer * dirs..(layer + 1) * dirs] {
+            *cell = cell.clone().no_grad();
+        }
+    }
+
     /// Size `H` of each direction's hidden state.
     pub fn hidden_size(&self) -> usize {
         self.cells[0].hidden_size()

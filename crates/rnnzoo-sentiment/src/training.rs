@@ -274,7 +274,6 @@ pub fn train(
         model.embedding = model.embedding.no_grad();
     }
     // `freeze` names are checked when the config loads.
-    let dirs = model.rnn.num_directions();
     for name in &config.freeze {
         match name.as_str() {
             "embedding" => model.embedding = model.embedding.no_grad(),
@@ -285,9 +284,7 @@ pub fn train(
                     .strip_prefix("layers.")
                     .and_then(|k| k.parse::<usize>().ok())
                 {
-                    for cell in &mut model.rnn.cells[k * dirs..(k + 1) * dirs] {
-                        *cell = cell.clone().no_grad();
-                    }
+                    model.rnn.freeze_layer(k);
                 }
             }
         }
