@@ -8,27 +8,21 @@ use crate::simd;
 /// `Y [n, out] = X [n, in] · W [in, out] (+ b [out])`.
 pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, n: usize) -> Vec<f32> {
     let (inputs, outputs) = dims(x, weight, n);
-    let mut y = vec![0.0f32; n * outputs];
+    // Y starts as the bias rows and the product accumulates onto it: no extra pass over Y.
+    let mut y = match bias {
+        Some(bias) => {
+            assert_eq!(bias.len(), outputs, "bias is not [out]");
+            bias.repeat(n)
+        }
+        None => vec![0.0f32; n * outputs],
+    };
     sgemm(
         MatRef::row_major(x, n, inputs),
         MatRef::row_major(weight, inputs, outputs),
         &mut y,
         outputs,
-        false,
+        bias.is_some(),
     );
-    if let Some(bias) = bias {
-        assert_eq!(bias.len(), outputs, "bias is not [out]");
-        simd(
-            #[inline(always)]
-            || {
-                for row in y.chunks_exact_mut(outputs) {
-                    for (v, b) in row.iter_mut().zip(bias) {
-                        *v += b;
-                    }
-                }
-            },
-        );
-    }
     y
 }
 
