@@ -506,6 +506,10 @@ pub struct TrainConfig {
     /// Truncated-BPTT segment length.
     #[serde(default = "default_bptt")]
     pub bptt: usize,
+    /// Language models: the probability, per stream and segment, that the carried state is
+    /// zeroed, so the model also learns to start from nothing (as `score` and `generate` do).
+    #[serde(default = "default_state_reset_prob")]
+    pub state_reset_prob: f64,
     /// The optimizer.
     #[serde(default)]
     pub optimizer: OptimizerConfig,
@@ -537,6 +541,9 @@ fn default_batch() -> usize {
 }
 fn default_bptt() -> usize {
     64
+}
+fn default_state_reset_prob() -> f64 {
+    0.01
 }
 fn default_eval_every() -> usize {
     500
@@ -662,6 +669,9 @@ impl ExperimentConfig {
             || t.log_every == 0
         {
             return Err("train: `batch_size`, `bptt`, `eval_every`, `checkpoint_every` and `log_every` must be positive".into());
+        }
+        if !(0.0..=1.0).contains(&t.state_reset_prob) {
+            return Err("train.state_reset_prob must be a probability in [0, 1]".into());
         }
         if t.optimizer.lr.is_nan() || t.optimizer.lr <= 0.0 {
             return Err("train.optimizer.lr must be positive".into());

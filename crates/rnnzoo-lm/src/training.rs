@@ -112,6 +112,25 @@ pub struct Summary {
     pub sample: Option<String>,
 }
 
+/// The streams whose carried state is zeroed after `step`: each with probability `p`, drawn
+/// from (seed, step) alone so a resumed run resets the same ones.
+///
+/// Without resets a stream's state is zero only at the start of an epoch, and a model trained
+/// that way can fail badly from a zero state: measured on the Shakespeare LM at step 983 (first
+/// epoch), a held-out play scored from a zero state fell into a collapsed regime (mean |c| 0.4
+/// instead of ~10) and stayed there at ~9 nats/char, while the same text after a warm state
+/// scored 1.6.
+pub fn streams_to_reset(seed: u64, step: usize, streams: usize, p: f64) -> Vec<usize> {
+    if p <= 0.0 {
+        return Vec::new();
+    }
+    let mut rng = rnnzoo_data::SplitMix64::new(
+        seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
+            .wrapping_add(step as u64),
+    );
+    (0..streams).filter(|_| rng.uniform() < p).collect()
+}
+
 /// Token tensors of a segment on a device.
 pub(crate) fn segment_tensors(seg: &Segment, device: &Device) -> (Tensor<2, Int>, Tensor<2, Int>) {
     let shape = [seg.batch, seg.steps];
@@ -310,7 +329,12 @@ pub fn train(
         }
         let lr = lr_at(&t.schedule, t.optimizer.lr, state.step, total);
         model = optim.step(lr, model, grads);
-        hidden = Some(next_hidden.detach());
+        hidden = Some(next_hidden.detach().zero_rows(&streams_to_reset(
+            config.seed,
+            state.step,
+            b,
+            t.state_reset_prob,
+        )));
 
         state.step += 1;
         state.tokens += (b * s) as u64;
@@ -469,4 +493,31 @@ pub fn train(
     };
     write_json(&run.summary(), &summary)?;
     Ok((run, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::streams_to_reset;
+
+    #[test]
+    fn state_resets_are_reproducible_and_at_the_asked_rate() {
+        assert_eq!(
+            streams_to_reset(3, 10, 64, 0.5),
+            streams_to_reset(3, 10, 64, 0.5)
+        );
+        assert_ne!(
+            streams_to_reset(3, 10, 64, 0.5),
+            streams_to_reset(3, 11, 64, 0.5)
+        );
+        assert!(streams_to_reset(3, 10, 64, 0.0).is_empty());
+        assert_eq!(
+            streams_to_reset(3, 10, 64, 1.0),
+            (0..64).collect::<Vec<_>>()
+        );
+        let total: usize = (0..2000)
+            .map(|step| streams_to_reset(7, step, 64, 0.01).len())
+            .sum();
+        let rate = total as f64 / (2000.0 * 64.0);
+        assert!((rate - 0.01).abs() < 0.002, "{rate}");
+    }
 }

@@ -152,6 +152,27 @@ impl RecurrentState {
             cell: self.cell.map(Tensor::detach),
         }
     }
+
+    /// The state with the batch rows in `rows` set to zero (those sequences start afresh);
+    /// the other rows are unchanged.
+    pub fn zero_rows(self, rows: &[usize]) -> Self {
+        if rows.is_empty() {
+            return self;
+        }
+        let [_, batch, _] = self.hidden.dims();
+        let mut keep = vec![1.0f32; batch];
+        for &r in rows {
+            keep[r] = 0.0;
+        }
+        let keep = Tensor::<3>::from_data(
+            burn::tensor::TensorData::new(keep, [1, batch, 1]),
+            &self.hidden.device(),
+        );
+        Self {
+            hidden: self.hidden * keep.clone(),
+            cell: self.cell.map(|c| c * keep),
+        }
+    }
 }
 
 /// A stack of recurrent layers over any [`CellKind`], optionally bidirectional, with dropout

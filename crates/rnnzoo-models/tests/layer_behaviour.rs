@@ -132,6 +132,37 @@ fn carried_state_over_two_halves_equals_the_whole() {
 }
 
 #[test]
+fn zeroing_a_row_of_the_state_restarts_only_that_sequence() {
+    let dev = Device::flex();
+    for (n, cell) in ALL_CELLS.into_iter().enumerate() {
+        dev.seed(40 + n as u64);
+        let layer = RecurrentConfig::new(cell, 3, 5)
+            .with_num_layers(2)
+            .init(&dev);
+        let x = randn([3, 6, 3], &dev);
+        let (_, carried) = layer.forward(randn([3, 4, 3], &dev), None, None);
+        let (out, _) = layer.forward(x.clone(), Some(carried.clone().zero_rows(&[1])), None);
+        let (fresh, _) = layer.forward(x.clone(), None, None);
+        let (kept, _) = layer.forward(x, Some(carried), None);
+        let row = |t: &Tensor<3>, b: usize| to_host(t.clone().slice([b..b + 1, 0..6, 0..5]));
+        assert_close(
+            &format!("{cell:?} reset row"),
+            &row(&out, 1),
+            &row(&fresh, 1),
+            1e-6,
+        );
+        for b in [0, 2] {
+            assert_close(
+                &format!("{cell:?} kept row"),
+                &row(&out, b),
+                &row(&kept, b),
+                1e-6,
+            );
+        }
+    }
+}
+
+#[test]
 fn time_major_layout_matches_batch_first() {
     let dev = Device::flex();
     dev.seed(30);
