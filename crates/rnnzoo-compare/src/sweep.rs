@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value;
 
@@ -44,8 +45,9 @@ pub struct Sweep {
     #[serde(default)]
     pub variants: Vec<Variant>,
     /// Keys and the values to try; every combination is a variant (multiplied with `variants`).
+    /// Kept in file order: the first key varies slowest, so it groups the table's rows.
     #[serde(default)]
-    pub grid: BTreeMap<String, Vec<Value>>,
+    pub grid: IndexMap<String, Vec<Value>>,
     /// Seeds; every variant runs once per seed.
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
@@ -176,8 +178,8 @@ pub fn base_config(sweep: &Sweep, sweep_path: &Path) -> PathBuf {
     }
 }
 
-/// Expands a sweep into its runs (variants in file order, then grid combinations in key order,
-/// then seeds) and checks that every run's config is valid before anything trains.
+/// Expands a sweep into its runs (variants in file order, then grid combinations with the
+/// first key varying slowest, then seeds) and checks that every run's config is valid before anything trains.
 pub fn plan(sweep: &Sweep, sweep_path: &Path) -> Result<Vec<PlannedRun>, CompareError> {
     let explicit: Vec<(String, Vec<String>)> = if sweep.variants.is_empty() {
         vec![(String::new(), Vec::new())]
