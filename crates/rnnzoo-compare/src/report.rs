@@ -131,11 +131,79 @@ const CLASSIFIER_COLUMNS: &[Column] = &[
     },
 ];
 
-/// Whether the results are a language model's (validation loss) or a classifier's (accuracy).
-fn is_language_model(results: &[RunResult]) -> bool {
-    results
-        .first()
-        .is_none_or(|r| r.summary.pointer("/best_valid_loss").is_some())
+const MEMORY_COLUMNS: &[Column] = &[
+    Column {
+        header: "valid accuracy",
+        pointer: "/best_valid_accuracy",
+        decimals: 4,
+        spread: true,
+    },
+    Column {
+        header: "test accuracy",
+        pointer: "/test/accuracy",
+        decimals: 4,
+        spread: true,
+    },
+    Column {
+        header: "test loss",
+        pointer: "/test/loss",
+        decimals: 4,
+        spread: true,
+    },
+    Column {
+        header: "chance accuracy",
+        pointer: "/chance/accuracy",
+        decimals: 4,
+        spread: false,
+    },
+    Column {
+        header: "best step",
+        pointer: "/best_step",
+        decimals: 0,
+        spread: false,
+    },
+    Column {
+        header: "seq/s",
+        pointer: "/sequences_per_s",
+        decimals: 0,
+        spread: false,
+    },
+    Column {
+        header: "wall s",
+        pointer: "/wall_s",
+        decimals: 1,
+        spread: false,
+    },
+];
+
+/// What kind of runs a sweep compares, which decides the table's columns and the plot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Language models (and n-gram baselines): validation loss, lower is better.
+    LanguageModel,
+    /// Classifiers: accuracy, higher is better.
+    Classifier,
+    /// Memory problems: accuracy against the chance level, higher is better.
+    Memory,
+}
+
+impl Kind {
+    /// Told apart by the keys of the first run's `summary.json`.
+    fn of(results: &[RunResult]) -> Kind {
+        match results.first() {
+            Some(r) if r.summary.pointer("/chance").is_some() => Kind::Memory,
+            Some(r) if r.summary.pointer("/best_valid_loss").is_none() => Kind::Classifier,
+            _ => Kind::LanguageModel,
+        }
+    }
+
+    fn columns(self) -> &'static [Column] {
+        match self {
+            Kind::LanguageModel => LM_COLUMNS,
+            Kind::Classifier => CLASSIFIER_COLUMNS,
+            Kind::Memory => MEMORY_COLUMNS,
+        }
+    }
 }
 
 /// Reads the finished runs of a plan (unfinished ones are left out).
@@ -220,8 +288,9 @@ fn by_variant<'a>(
 /// returns the Markdown.
 pub fn report(out: &Path, plan: &Plan) -> Result<String, CompareError> {
     let results = collect(out, &plan.runs)?;
-    let lm = is_language_model(&results);
-    let columns = if lm { LM_COLUMNS } else { CLASSIFIER_COLUMNS };
+    let kind = Kind::of(&results);
+    let lm = kind == Kind::LanguageModel;
+    let columns = kind.columns();
     let groups = by_variant(&plan.runs, &results);
     let seeds: Vec<String> = {
         let mut s: Vec<u64> = plan.runs.iter().map(|r| r.seed).collect();

@@ -38,6 +38,15 @@ fn shipped_sweeps_expand_into_valid_runs() {
     }
     let path = configs().join("compare/movies-cells.yaml");
     assert_eq!(plan(&load_sweep(&path).unwrap(), &path).unwrap().len(), 9);
+    let path = configs().join("compare/memory.yaml");
+    let runs = plan(&load_sweep(&path).unwrap(), &path).unwrap();
+    assert_eq!(runs.len(), 48, "2 problems x 4 delays x 3 cells x 2 seeds");
+    assert!(
+        runs.iter()
+            .any(|r| r.run_name == "problem_copy_delay_200_cell_gru-s2"),
+        "{:?}",
+        runs.iter().map(|r| &r.run_name).collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -14,6 +14,52 @@ pub enum TaskName {
     Lm,
     /// Text classification (sentiment): train, evaluate, predict labels.
     Sentiment,
+    /// Synthetic long-range memory problems (adding, copy) from `data.synthetic`.
+    Memory,
+}
+
+/// A synthetic long-range memory problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProblemName {
+    /// The adding problem (Hochreiter & Schmidhuber 1997): `delay` steps of (value, marker)
+    /// pairs, two of them marked; the target is the sum of the two marked values.
+    Adding,
+    /// Delayed recall / copy memory (Hochreiter & Schmidhuber 1997; Arjovsky et al. 2016):
+    /// `symbols` random symbols, `delay` blanks, then the symbols are to be reproduced.
+    Copy,
+}
+
+/// Generated data for `task: memory`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticConfig {
+    /// `adding` or `copy`.
+    pub problem: ProblemName,
+    /// Adding: the sequence length; copy: blank steps between the symbols and the recall cue.
+    pub delay: usize,
+    /// Copy: symbols to remember.
+    #[serde(default = "default_symbols")]
+    pub symbols: usize,
+    /// Copy: distinct symbols (the alphabet size).
+    #[serde(default = "default_alphabet")]
+    pub alphabet: usize,
+    /// Sequences in the validation set (fixed per problem and delay, whatever the seed).
+    #[serde(default = "default_examples")]
+    pub valid_examples: usize,
+    /// Sequences in the test set (fixed per problem and delay, whatever the seed).
+    #[serde(default = "default_examples")]
+    pub test_examples: usize,
+}
+
+fn default_symbols() -> usize {
+    10
+}
+fn default_alphabet() -> usize {
+    8
+}
+fn default_examples() -> usize {
+    1000
 }
 
 /// Format of a labelled data file (classification tasks).
@@ -257,6 +303,9 @@ pub struct DataConfig {
     /// A user's UTF-8 text file, or a folder of `.txt` files (one document each).
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// Generated sequences (`task: memory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<SyntheticConfig>,
     /// `char` or `word`.
     #[serde(default)]
     pub tokenizer: TokenizerKind,
@@ -581,17 +630,23 @@ impl ExperimentConfig {
     /// Checks what the types alone cannot: exclusive or dependent keys, ranges.
     pub fn validate(&self) -> Result<(), String> {
         let d = &self.data;
-        match (&d.corpus, &d.path) {
-            (None, None) => {
-                return Err(
-                    "data: give `corpus` (a named corpus) or `path` (your text file or folder)"
-                        .into(),
-                );
+        if self.task == TaskName::Memory {
+            self.validate_memory()?;
+        } else if d.synthetic.is_some() {
+            return Err("data.synthetic: generated sequences are for `task: memory`".into());
+        } else {
+            match (&d.corpus, &d.path) {
+                (None, None) => {
+                    return Err(
+                        "data: give `corpus` (a named corpus) or `path` (your text file or folder)"
+                            .into(),
+                    );
+                }
+                (Some(_), Some(_)) => {
+                    return Err("data: give either `corpus` or `path`, not both".into());
+                }
+                _ => {}
             }
-            (Some(_), Some(_)) => {
-                return Err("data: give either `corpus` or `path`, not both".into());
-            }
-            _ => {}
         }
         if !(0.0..0.5).contains(&d.split.valid) || !(0.0..0.5).contains(&d.split.test) {
             return Err("data.split: `valid` and `test` must be fractions in [0, 0.5)".into());
@@ -604,17 +659,16 @@ impl ExperimentConfig {
                 .strip_prefix("layers.")
                 .and_then(|k| k.parse::<usize>().ok())
                 .is_some_and(|k| k < self.model.layers);
-            let part_ok = match self.task {
-                TaskName::Lm => matches!(name.as_str(), "embedding" | "output"),
-                TaskName::Sentiment => matches!(name.as_str(), "embedding" | "head" | "attention"),
+            let parts: &[&str] = match self.task {
+                TaskName::Lm => &["embedding", "output"],
+                TaskName::Sentiment => &["embedding", "head", "attention"],
+                TaskName::Memory => &["head"],
             };
-            if !(layer_ok || part_ok) {
+            if !(layer_ok || parts.contains(&name.as_str())) {
+                let names: Vec<String> = parts.iter().map(|p| format!("`{p}`")).collect();
                 return Err(format!(
-                    "freeze: `{name}` is not a part of this model: `embedding`, {}, or `layers.<k>` with k < {}",
-                    match self.task {
-                        TaskName::Lm => "`output`",
-                        TaskName::Sentiment => "`head`, `attention`",
-                    },
+                    "freeze: `{name}` is not a part of this model: {}, or `layers.<k>` with k < {}",
+                    names.join(", "),
                     self.model.layers
                 ));
             }
@@ -642,10 +696,10 @@ impl ExperimentConfig {
                 m.embedding.size, m.hidden
             ));
         }
-        if self.task == TaskName::Lm && m.pooling != Pooling::Last {
-            return Err("model.pooling applies to classification tasks, not `task: lm`".into());
+        if self.task != TaskName::Sentiment && m.pooling != Pooling::Last {
+            return Err("model.pooling applies to classification tasks (`task: sentiment`)".into());
         }
-        if self.task == TaskName::Sentiment && m.tie_weights {
+        if self.task != TaskName::Lm && m.tie_weights {
             return Err("model.tie_weights applies to language models only".into());
         }
         if self.task == TaskName::Lm && m.bidirectional {
@@ -683,6 +737,41 @@ impl ExperimentConfig {
             && (c.is_nan() || c <= 0.0)
         {
             return Err("train.clip_norm must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The checks of `task: memory`: generated data only, a step budget, no fine-tuning.
+    fn validate_memory(&self) -> Result<(), String> {
+        let d = &self.data;
+        let Some(s) = &d.synthetic else {
+            return Err(
+                "data.synthetic: `task: memory` needs `synthetic: { problem: adding|copy, delay: N }`"
+                    .into(),
+            );
+        };
+        if d.corpus.is_some() || d.path.is_some() {
+            return Err("data: `task: memory` generates its data; remove `corpus`/`path`".into());
+        }
+        if s.delay < 2 {
+            return Err("data.synthetic.delay must be at least 2".into());
+        }
+        if s.problem == ProblemName::Copy && (s.symbols == 0 || s.alphabet < 2) {
+            return Err("data.synthetic: `copy` needs `symbols` >= 1 and `alphabet` >= 2".into());
+        }
+        if s.valid_examples == 0 || s.test_examples == 0 {
+            return Err(
+                "data.synthetic: `valid_examples` and `test_examples` must be positive".into(),
+            );
+        }
+        if self.train.steps.is_none() {
+            return Err(
+                "train: `task: memory` draws fresh sequences every step; give `steps`, not `epochs`"
+                    .into(),
+            );
+        }
+        if self.init_from.is_some() {
+            return Err("init_from: memory problems train from scratch".into());
         }
         Ok(())
     }

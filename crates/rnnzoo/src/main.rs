@@ -231,6 +231,22 @@ fn train(
             );
             println!("run saved in {}", run.path.display());
         }
+        TaskName::Memory => {
+            let (run, summary) = rnnzoo_memory::training::train(&config, runs, &device)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "done: {} steps, best valid accuracy {:.4} (step {}), test accuracy {:.4}, test loss {:.4} (chance: accuracy {:.4}, loss {:.4}), {:.0} s",
+                summary.steps,
+                summary.best_valid_accuracy,
+                summary.best_step,
+                summary.test.accuracy,
+                summary.test.loss,
+                summary.chance.accuracy,
+                summary.chance.loss,
+                summary.wall_s
+            );
+            println!("run saved in {}", run.path.display());
+        }
     }
     Ok(())
 }
@@ -433,17 +449,45 @@ fn run_command(command: Command) -> Result<(), String> {
         Command::Eval { run, data, json } if task_of(&run)? == TaskName::Sentiment => {
             eval_classifier(&run, data.as_deref(), json)
         }
+        Command::Eval { run, data, json } if task_of(&run)? == TaskName::Memory => {
+            if let Some(path) = data {
+                return Err(format!(
+                    "--data {}: a memory run is scored on its problem's generated test set; leave out --data",
+                    path.display()
+                ));
+            }
+            let result = rnnzoo_memory::training::evaluate_run(&run, &burn::tensor::Device::flex())
+                .map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", serde_json::to_string(&result).expect("serialisable"));
+            } else {
+                println!(
+                    "test set: loss {:.4}, accuracy {:.4}, {} sequences",
+                    result.loss, result.accuracy, result.sequences
+                );
+            }
+            Ok(())
+        }
         Command::Predict {
             run,
             texts,
             file,
             json,
         } => {
-            if task_of(&run)? != TaskName::Sentiment {
-                return Err(format!(
-                    "{}: `predict` is for classifier runs; use `generate` or `score` for language models",
-                    run.display()
-                ));
+            match task_of(&run)? {
+                TaskName::Sentiment => {}
+                TaskName::Lm => {
+                    return Err(format!(
+                        "{}: `predict` is for classifier runs; use `generate` or `score` for language models",
+                        run.display()
+                    ));
+                }
+                TaskName::Memory => {
+                    return Err(format!(
+                        "{}: `predict` is for classifier runs; `eval` scores a memory run",
+                        run.display()
+                    ));
+                }
             }
             let trained =
                 rnnzoo_sentiment::inference::load_run(&run, &burn::tensor::Device::flex())

@@ -192,6 +192,59 @@ fn compare_runs_a_grid_reports_it_and_skips_finished_runs_when_run_again() {
 }
 
 #[test]
+fn memory_problems_train_evaluate_and_compare() {
+    let dir = setup("memory");
+    std::fs::write(
+        dir.join("memory.yaml"),
+        "name: mem\ntask: memory\ndata:\n  synthetic: { problem: adding, delay: 6, symbols: 2, alphabet: 3, valid_examples: 40, test_examples: 40 }\nmodel:\n  cell: lstm\n  hidden: 8\ntrain:\n  steps: 20\n  batch_size: 8\n  eval_every: 10\n  log_every: 10\n",
+    )
+    .unwrap();
+    let out = rnnzoo(&dir, &["train", "memory.yaml"]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("chance: accuracy 0.0784"), "{log}");
+    let run = log
+        .lines()
+        .find_map(|l| l.strip_prefix("run saved in "))
+        .expect("run directory printed")
+        .to_string();
+    let out = rnnzoo(&dir, &["eval", &run, "--json"]);
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
+    assert_eq!(json["sequences"], 40);
+    let out = rnnzoo(&dir, &["eval", &run, "--data", "corpus.txt"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("leave out --data"), "{}", text(&out));
+
+    std::fs::write(
+        dir.join("sweep.yaml"),
+        "name: mem\nbase: memory.yaml\ngrid:\n  data.synthetic.problem: [adding, copy]\n  model.cell: [rnn, gru]\nseeds: [1]\njobs: 2\n",
+    )
+    .unwrap();
+    let out = rnnzoo(&dir, &["compare", "sweep.yaml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = std::fs::read_to_string(dir.join("runs/compare/mem/compare.md")).unwrap();
+    assert!(table.contains("| chance accuracy |"), "{table}");
+    for variant in [
+        "problem=adding,cell=rnn",
+        "problem=adding,cell=gru",
+        "problem=copy,cell=rnn",
+        "problem=copy,cell=gru",
+    ] {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| {variant} |")))
+            .unwrap_or_else(|| panic!("no row for {variant}:\n{table}"));
+        let chance = if variant.contains("adding") {
+            "0.0784"
+        } else {
+            "0.3333"
+        };
+        assert!(row.contains(&format!("| {chance} |")), "{row}");
+    }
+}
+
+#[test]
 fn compare_rejects_a_variant_whose_config_is_invalid_before_training() {
     let dir = setup("compare-bad");
     std::fs::write(
