@@ -7,12 +7,11 @@
 //! they share `<unk>`'s probability. The old tokens' logits are unchanged before the first
 //! update. Parts named in `freeze` never change.
 
-use std::path::Path;
-
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 use rnnzoo_config::{ExperimentConfig, TaskName, VocabMode};
 use rnnzoo_data::Vocab;
+use rnnzoo_train::finetune::with_unk_copies;
 
 use crate::LmError;
 use crate::data::build_vocab;
@@ -44,7 +43,8 @@ pub fn load_initial(
             trained.config.task
         )));
     }
-    check_architecture(run, &trained.config, config)?;
+    rnnzoo_train::finetune::check_architecture(run, &trained.config.model, &config.model, &[])
+        .map_err(LmError::Other)?;
     if trained.vocab.kind != config.data.tokenizer {
         return Err(LmError::Other(format!(
             "init_from {}: the run tokenises by {:?}, the config by {:?}",
@@ -59,24 +59,6 @@ pub fn load_initial(
     }))
 }
 
-pub(crate) fn check_architecture(
-    run: &Path,
-    trained: &ExperimentConfig,
-    config: &ExperimentConfig,
-) -> Result<(), LmError> {
-    let differences = trained.model.architecture_differences(&config.model);
-    if differences.is_empty() {
-        Ok(())
-    } else {
-        Err(LmError::Other(format!(
-            "init_from {}: the config's model differs from the run's ({}); drop the `model` \
-             section to use the run's",
-            run.display(),
-            differences.join(", ")
-        )))
-    }
-}
-
 /// The fine-tuning vocabulary: the run's, extended with the training text's tokens when asked.
 pub fn vocabulary(config: &ExperimentConfig, initial: &Initial, train_text: &str) -> Vocab {
     let mut vocab = initial.vocab.clone();
@@ -84,21 +66,6 @@ pub fn vocabulary(config: &ExperimentConfig, initial: &Initial, train_text: &str
         vocab.extend(build_vocab(&config.data, train_text).tokens);
     }
     vocab
-}
-
-/// `rows` followed by `extra` copies of its first row (`<unk>`'s) along `dim`, as a new leaf
-/// (a parameter must not hang off the old one's autodiff graph).
-fn with_unk_copies(rows: Tensor<2>, extra: usize, dim: usize) -> Tensor<2> {
-    let rows = rows.detach();
-    if extra == 0 {
-        return rows;
-    }
-    let unk = if dim == 0 {
-        rows.clone().narrow(0, 0, 1).repeat_dim(0, extra)
-    } else {
-        rows.clone().narrow(1, 0, 1).repeat_dim(1, extra)
-    };
-    Tensor::cat(vec![rows, unk], dim).detach()
 }
 
 /// A bias with `extra` entries appended, each `<unk>`'s minus `ln(extra)` (a new leaf).

@@ -155,7 +155,7 @@ impl TrainedRun {
             }
             None => {
                 let run = RunDir::open(run).map_err(|e| SentimentError::Other(e.to_string()))?;
-                let prepared = crate::training::prepare(&self.config, &run, true)?;
+                let prepared = crate::training::prepare(&self.config, &run, true, None)?;
                 prepared.splits[2].clone()
             }
         };

@@ -3,9 +3,11 @@
 //!
 //! In the order data flows: [`data`] (files to labelled examples and token ids), [`model`]
 //! (embedding, recurrent encoder, pooling, classifier), [`metrics`], [`training`] (the loop),
-//! [`inference`] (evaluation and prediction on a trained run).
+//! [`inference`] (evaluation and prediction on a trained run); [`finetune`] starts a classifier
+//! from a trained classifier or word-level language model.
 
 pub mod data;
+pub mod finetune;
 pub mod inference;
 pub mod metrics;
 pub mod model;

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::SentimentError;
 use crate::data::{Example, build_vocab, classes, encode, read_examples, source, split_indices};
+use crate::finetune::{self, Initial};
 use crate::inference::evaluate;
 use crate::metrics::Report;
 use crate::model::{Classifier, pad_batch};
@@ -73,11 +74,14 @@ pub struct Summary {
     pub wall_s: f64,
 }
 
-/// Reads, splits and encodes the examples of a config.
+/// Reads, splits and encodes the examples of a config: a new split, vocabulary and class list
+/// (the vocabulary and classes starting from `initial`'s when fine-tuning), or with `reuse` the
+/// ones saved in `run`.
 pub fn prepare(
     config: &ExperimentConfig,
     run: &RunDir,
     reuse: bool,
+    initial: Option<&Initial>,
 ) -> Result<Prepared, SentimentError> {
     let d = &config.data;
     let (path, format) = source(d)?;
@@ -111,16 +115,19 @@ pub fn prepare(
         .map_err(|e| SentimentError::io(&split_path, e))?;
         split
     };
-    let classes = if reuse {
-        load_classes(run)?
-    } else {
-        classes(&examples)
+    let classes = match (reuse, initial) {
+        (true, _) => load_classes(run)?,
+        (false, None) => classes(&examples),
+        (false, Some(initial)) => finetune::classes(initial, classes(&examples)),
     };
     let vocab = if reuse {
         Vocab::load(&run.vocab()).map_err(SentimentError::Other)?
     } else {
         let texts: Vec<&str> = train.iter().map(|&i| examples[i].text.as_str()).collect();
-        build_vocab(&texts, d.lowercase, d.min_freq, d.max_vocab)
+        match initial {
+            Some(initial) => finetune::vocabulary(config, initial, &texts),
+            None => build_vocab(&texts, d.lowercase, d.min_freq, d.max_vocab),
+        }
     };
     let encode_set = |idx: &[usize]| -> Vec<(Vec<usize>, usize)> {
         idx.iter()
@@ -232,7 +239,10 @@ pub fn train(
     let run =
         RunDir::create(runs_root, &config.name).map_err(|e| SentimentError::io(runs_root, e))?;
     println!("run: {}", run.path.display());
-    let data = prepare(config, &run, false)?;
+    let train_device = device.clone().autodiff();
+    train_device.seed(config.seed);
+    let initial = finetune::load_initial(config, &train_device)?;
+    let data = prepare(config, &run, false, initial.as_ref())?;
     std::fs::write(run.config(), rnnzoo_config::to_yaml(config))
         .map_err(|e| SentimentError::io(&run.config(), e))?;
     data.vocab
@@ -254,15 +264,24 @@ pub fn train(
         .unwrap_or_else(|| t.steps.unwrap_or(1).div_ceil(batches_per_epoch));
     let total = t.steps.unwrap_or(epochs * batches_per_epoch);
 
-    let train_device = device.clone().autodiff();
-    train_device.seed(config.seed);
     let mut model = Classifier::new(
         &config.model,
         data.vocab.len(),
         data.classes.len(),
         &train_device,
     );
-    if let Some(path) = &config.model.embedding.pretrained {
+    if let Some(initial) = initial {
+        let from = initial.run.display().to_string();
+        let (transplanted, moved) = finetune::transplant(model, initial, &data.classes);
+        model = transplanted;
+        println!(
+            "fine-tuning from {from}: {} from the run, the rest fresh",
+            moved.join(", ")
+        );
+        if config.model.embedding.pretrained.is_some() {
+            println!("model.embedding.pretrained: not read, the run's trained embedding is used");
+        }
+    } else if let Some(path) = &config.model.embedding.pretrained {
         let found = load_pretrained(&mut model, &data.vocab, path)?;
         println!(
             "pretrained vectors: {found} of {} vocabulary words found in {}",

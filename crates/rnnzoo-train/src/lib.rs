@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod device;
+pub mod finetune;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -211,13 +211,6 @@ fn train(
             println!("run saved in {}", run.path.display());
         }
         TaskName::Sentiment => {
-            if config.init_from.is_some() {
-                return Err(
-                    "init_from: fine-tuning is implemented for language models; a classifier \
-                     trains from scratch"
-                        .into(),
-                );
-            }
             let (run, summary) = rnnzoo_sentiment::training::train(&config, runs, &device)
                 .map_err(|e| e.to_string())?;
             println!(
