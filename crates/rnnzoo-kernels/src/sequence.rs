@@ -16,6 +16,10 @@
 //! Padded steps (`t >= length`) freeze the state and output zero, in both directions, so the
 //! backward direction starts at each sequence's last real step.
 
+use std::ops::Range;
+
+use rayon::prelude::*;
+
 use crate::math::{sigmoid, tanh};
 use crate::sgemm::{MatRef, RightHandSide, sgemm};
 use crate::simd;
@@ -179,6 +183,81 @@ fn check(spec: &SequenceSpec, d: &SequenceDims, x: &[f32], h0: &[f32], w: &Seque
     }
 }
 
+/// A buffer that the parts of a batch (see [`batch_parts`]) fill concurrently, each only at its
+/// own batch rows of every step.
+#[derive(Clone, Copy)]
+struct Shared {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: parts only ever form slices of disjoint ranges (their own batch rows), and the
+// buffer outlives the parallel section that uses it.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    fn new(buffer: &mut [f32]) -> Self {
+        Self {
+            ptr: buffer.as_mut_ptr(),
+            len: buffer.len(),
+        }
+    }
+
+    /// The elements `range`.
+    ///
+    /// # Safety
+    /// No other part may touch `range` while the returned slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn range<'a>(&self, range: Range<usize>) -> &'a mut [f32] {
+        assert!(range.start <= range.end && range.end <= self.len);
+        // SAFETY: in bounds (checked); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) }
+    }
+}
+
+/// The batch rows split into parts that run the time loop on separate threads. The recurrence
+/// never mixes batch rows, so the parts need no synchronisation inside the loop: one part per
+/// thread beats splitting every step's small product over the threads (a fork and join per
+/// step, and the element-wise pass left on one thread). Small batches stay in one part, whose
+/// products may still split over the threads.
+fn batch_parts(batch: usize) -> Vec<Range<usize>> {
+    let threads = rayon::current_num_threads();
+    let parts = if threads > 1 && batch >= 8 * threads {
+        threads
+    } else {
+        1
+    };
+    (0..parts)
+        .map(|p| p * batch / parts..(p + 1) * batch / parts)
+        .collect()
+}
+
+/// Runs `part` for every part of the batch, in parallel when there are several; the `bool`
+/// tells a part whether it runs alone (and may split its own products over the threads).
+fn for_each_part<R: Send>(batch: usize, part: impl Fn(Range<usize>, bool) -> R + Sync) -> Vec<R> {
+    let parts = batch_parts(batch);
+    if parts.len() == 1 {
+        vec![part(0..batch, true)]
+    } else {
+        parts
+            .into_par_iter()
+            .map(|rows| part(rows, false))
+            .collect()
+    }
+}
+
+/// Everything the forward's parts share.
+struct ForwardBuffers {
+    gates: Shared,
+    packed: Shared,
+    hidden_prev: Shared,
+    cell_prev: Shared,
+    cell: Shared,
+    tanh_cell: Shared,
+    hidden_n: Shared,
+}
+
 /// Runs the layer over the sequence. Returns the packed `[T + S, B, H]` result and, when
 /// `keep_for_backward`, what [`backward`] needs.
 pub fn forward(
@@ -225,8 +304,12 @@ pub fn forward(
             .map(|(a, b)| a + b)
             .collect()
     };
-
-    let weight_hh = RightHandSide::prepare(MatRef::row_major(w.weight_hh, h, gh), batch);
+    let part_rows = batch_parts(batch)
+        .iter()
+        .map(Range::len)
+        .max()
+        .unwrap_or(batch);
+    let weight_hh = RightHandSide::prepare(MatRef::row_major(w.weight_hh, h, gh), part_rows);
     let zeros = vec![0.0f32; 3 * h];
     let peep = if spec.cell.has_peepholes() {
         w.peephole
@@ -234,120 +317,141 @@ pub fn forward(
         &zeros
     };
     let mut packed = vec![0.0f32; (steps + spec.state_rows()) * batch * h];
-    let mut state_h = h0.to_vec();
-    let mut state_c = if lstm { c0.to_vec() } else { Vec::new() };
-    let keep = |n: usize| {
-        if keep_for_backward {
-            vec![0.0f32; n]
+    let keep = |wanted: bool| {
+        if keep_for_backward && wanted {
+            vec![0.0f32; steps * batch * h]
         } else {
             Vec::new()
         }
     };
     let mut saved = SavedActivations {
         gates: Vec::new(),
-        hidden_prev: keep(steps * batch * h),
-        cell_prev: if lstm {
-            keep(steps * batch * h)
-        } else {
-            Vec::new()
-        },
-        cell: if lstm {
-            keep(steps * batch * h)
-        } else {
-            Vec::new()
-        },
-        tanh_cell: if lstm {
-            keep(steps * batch * h)
-        } else {
-            Vec::new()
-        },
-        hidden_n: if gru {
-            keep(steps * batch * h)
-        } else {
-            Vec::new()
-        },
+        hidden_prev: keep(true),
+        cell_prev: keep(lstm),
+        cell: keep(lstm),
+        tanh_cell: keep(lstm),
+        hidden_n: keep(gru),
     };
-    // Where a row's c_t, tanh c_t (or GRU W_hn h) go when nothing is kept: writing them
-    // unconditionally keeps the element-wise loops branch-free, so they vectorise.
-    let mut scratch = vec![0.0f32; 2 * h];
-    let mut hidden_product = if gru {
-        vec![0.0f32; batch * gh]
-    } else {
-        Vec::new()
+    let buffers = ForwardBuffers {
+        gates: Shared::new(&mut gates),
+        packed: Shared::new(&mut packed),
+        hidden_prev: Shared::new(&mut saved.hidden_prev),
+        cell_prev: Shared::new(&mut saved.cell_prev),
+        cell: Shared::new(&mut saved.cell),
+        tanh_cell: Shared::new(&mut saved.tanh_cell),
+        hidden_n: Shared::new(&mut saved.hidden_n),
     };
-
-    for s in 0..steps {
-        let t = spec.time(s, steps);
-        let bh = t * batch * h..(t + 1) * batch * h;
-        if keep_for_backward {
-            saved.hidden_prev[bh.clone()].copy_from_slice(&state_h);
-            if lstm {
-                saved.cell_prev[bh.clone()].copy_from_slice(&state_c);
+    for_each_part(batch, |rows, alone| {
+        let nb = rows.len();
+        let mut state_h = h0[rows.start * h..rows.end * h].to_vec();
+        let mut state_c = if lstm {
+            c0[rows.start * h..rows.end * h].to_vec()
+        } else {
+            Vec::new()
+        };
+        // Where a row's c_t, tanh c_t (or GRU W_hn h) go when nothing is kept: writing them
+        // unconditionally keeps the element-wise loops branch-free, so they vectorise.
+        let mut scratch = vec![0.0f32; 2 * h];
+        let mut hidden_product = if gru {
+            vec![0.0f32; nb * gh]
+        } else {
+            Vec::new()
+        };
+        for s in 0..steps {
+            let t = spec.time(s, steps);
+            // This part's rows of step t in the [T, B, H] and [T, B, G·H] buffers.
+            let bh = (t * batch + rows.start) * h..(t * batch + rows.end) * h;
+            let bg = (t * batch + rows.start) * gh..(t * batch + rows.end) * gh;
+            // SAFETY (every `range` below): the ranges are this part's rows only.
+            if keep_for_backward {
+                unsafe { buffers.hidden_prev.range(bh.clone()) }.copy_from_slice(&state_h);
+                if lstm {
+                    unsafe { buffers.cell_prev.range(bh.clone()) }.copy_from_slice(&state_c);
+                }
             }
-        }
-        let step_gates = &mut gates[t * batch * gh..(t + 1) * batch * gh];
-        let hmat = MatRef::row_major(&state_h, batch, h);
-        if gru {
-            weight_hh.multiply(hmat, &mut hidden_product, gh, false);
-        } else {
-            weight_hh.multiply(hmat, step_gates, gh, true);
-        }
-        let (outputs, _) = packed.split_at_mut(steps * batch * h);
-        let out = &mut outputs[bh.clone()];
-        simd(
-            #[inline(always)]
-            || {
-                for b in 0..batch {
-                    if !spec.valid(t, b) {
-                        continue;
-                    }
-                    let row = b * h..(b + 1) * h;
-                    let pre = &mut step_gates[b * gh..(b + 1) * gh];
-                    for (p, bias) in pre.iter_mut().zip(&bias_x) {
-                        *p += bias;
-                    }
-                    let hb = &mut state_h[row.clone()];
-                    match spec.cell {
-                        Cell::Rnn { relu } => {
-                            for j in 0..h {
-                                let v = if relu { pre[j].max(0.0) } else { tanh(pre[j]) };
-                                pre[j] = v;
-                                hb[j] = v;
+            let step_gates = unsafe { buffers.gates.range(bg) };
+            let hmat = MatRef::row_major(&state_h, nb, h);
+            let (target, accumulate) = if gru {
+                (&mut hidden_product[..], false)
+            } else {
+                (&mut step_gates[..], true)
+            };
+            if alone {
+                weight_hh.multiply(hmat, target, gh, accumulate);
+            } else {
+                weight_hh.multiply_on_this_thread(hmat, target, gh, accumulate);
+            }
+            let out = unsafe { buffers.packed.range(bh.clone()) };
+            simd(
+                #[inline(always)]
+                || {
+                    for lb in 0..nb {
+                        if !spec.valid(t, rows.start + lb) {
+                            continue;
+                        }
+                        let row = lb * h..(lb + 1) * h;
+                        // This row in the saved [T, B, H] buffers.
+                        let saved_row = bh.start + lb * h..bh.start + (lb + 1) * h;
+                        let pre = &mut step_gates[lb * gh..(lb + 1) * gh];
+                        for (p, bias) in pre.iter_mut().zip(&bias_x) {
+                            *p += bias;
+                        }
+                        let hb = &mut state_h[row.clone()];
+                        match spec.cell {
+                            Cell::Rnn { relu } => {
+                                for j in 0..h {
+                                    let v = if relu { pre[j].max(0.0) } else { tanh(pre[j]) };
+                                    pre[j] = v;
+                                    hb[j] = v;
+                                }
+                            }
+                            Cell::Lstm { coupled, .. } => {
+                                let cb = &mut state_c[row.clone()];
+                                let (c_out, tc_out) = if keep_for_backward {
+                                    unsafe {
+                                        (
+                                            buffers.cell.range(saved_row.clone()),
+                                            buffers.tanh_cell.range(saved_row),
+                                        )
+                                    }
+                                } else {
+                                    scratch.split_at_mut(h)
+                                };
+                                lstm_forward_row(pre, cb, hb, peep, coupled, h, c_out, tc_out);
+                            }
+                            Cell::Gru => {
+                                let hp = &hidden_product[lb * gh..(lb + 1) * gh];
+                                let hn_out = if keep_for_backward {
+                                    unsafe { buffers.hidden_n.range(saved_row) }
+                                } else {
+                                    &mut scratch[..h]
+                                };
+                                gru_forward_row(pre, hp, &w.bias_hh[2 * h..], hb, h, hn_out);
                             }
                         }
-                        Cell::Lstm { coupled, .. } => {
-                            let cb = &mut state_c[row.clone()];
-                            let (c_out, tc_out) = if keep_for_backward {
-                                (
-                                    &mut saved.cell[bh.start + b * h..][..h],
-                                    &mut saved.tanh_cell[bh.start + b * h..][..h],
-                                )
-                            } else {
-                                let (c, tc) = scratch.split_at_mut(h);
-                                (c, tc)
-                            };
-                            lstm_forward_row(pre, cb, hb, peep, coupled, h, c_out, tc_out);
-                        }
-                        Cell::Gru => {
-                            let hp = &hidden_product[b * gh..(b + 1) * gh];
-                            let hn_out = if keep_for_backward {
-                                &mut saved.hidden_n[bh.start + b * h..][..h]
-                            } else {
-                                &mut scratch[..h]
-                            };
-                            gru_forward_row(pre, hp, &w.bias_hh[2 * h..], hb, h, hn_out);
-                        }
+                        out[row].copy_from_slice(hb);
                     }
-                    out[row.clone()].copy_from_slice(hb);
-                }
-            },
-        );
-    }
-    let tail = steps * batch * h;
-    packed[tail..tail + batch * h].copy_from_slice(&state_h);
-    if lstm {
-        packed[tail + batch * h..].copy_from_slice(&state_c);
-    }
+                },
+            );
+        }
+        // The final states after the T outputs: h_n, then c_n.
+        let tail = steps * batch * h;
+        unsafe {
+            buffers
+                .packed
+                .range(tail + rows.start * h..tail + rows.end * h)
+        }
+        .copy_from_slice(&state_h);
+        if lstm {
+            let c_tail = tail + batch * h;
+            unsafe {
+                buffers
+                    .packed
+                    .range(c_tail + rows.start * h..c_tail + rows.end * h)
+            }
+            .copy_from_slice(&state_c);
+        }
+    });
     saved.gates = gates;
     (packed, keep_for_backward.then_some(saved))
 }
@@ -447,7 +551,22 @@ fn gru_forward_row(
     }
 }
 
+/// What one part of the batch contributes to the backward's results.
+struct PartGradients {
+    /// `[rows, H]` gradient of the part's `h0`.
+    h0: Vec<f32>,
+    /// `[rows, H]` gradient of the part's `c0` (LSTM).
+    c0: Vec<f32>,
+    /// The part's share of the bias and peephole gradients.
+    bias_ih: Vec<f32>,
+    bias_hh: Vec<f32>,
+    peephole: Vec<f32>,
+}
+
 /// Gradients of [`forward`]'s inputs given the gradient of its packed result `[T + S, B, H]`.
+///
+/// The bias and peephole gradients are summed per part of the batch and then over the parts,
+/// so their last bits depend on the number of threads (never on timing).
 pub fn backward(
     spec: &SequenceSpec,
     d: SequenceDims,
@@ -471,19 +590,12 @@ pub fn backward(
         "gradient is not [T + S, B, H]"
     );
     let tail = steps * batch * h;
-    let mut dh = d_packed[tail..tail + batch * h].to_vec();
-    let mut dc = if lstm {
-        d_packed[tail + batch * h..].to_vec()
-    } else {
-        Vec::new()
-    };
     let zeros = vec![0.0f32; 3 * h];
     let peep = if spec.cell.has_peepholes() {
         w.peephole
     } else {
         &zeros
     };
-    let mut d_peep = vec![0.0f32; 3 * h];
     // Gradient of the input pre-activations; the GRU also needs that of `W_hh h + b_hh`.
     let mut d_pre = vec![0.0f32; steps * batch * gh];
     let mut d_hidden_pre = if gru {
@@ -491,103 +603,150 @@ pub fn backward(
     } else {
         Vec::new()
     };
-    let weight_hh_t = RightHandSide::prepare(MatRef::row_major(w.weight_hh, h, gh).t(), batch);
-    let mut dh_next = vec![0.0f32; batch * h];
-    let mut d_bias_ih = vec![0.0f32; gh];
-    let mut d_bias_hh = if gru { vec![0.0f32; gh] } else { Vec::new() };
+    let part_rows = batch_parts(batch)
+        .iter()
+        .map(Range::len)
+        .max()
+        .unwrap_or(batch);
+    let weight_hh_t = RightHandSide::prepare(MatRef::row_major(w.weight_hh, h, gh).t(), part_rows);
+    let shared_pre = Shared::new(&mut d_pre);
+    let shared_hidden_pre = Shared::new(&mut d_hidden_pre);
 
-    for s in (0..steps).rev() {
-        let t = spec.time(s, steps);
-        let bh = t * batch * h;
-        let dy = &d_packed[bh..bh + batch * h];
-        let gates = &saved.gates[t * batch * gh..(t + 1) * batch * gh];
-        let dp = &mut d_pre[t * batch * gh..(t + 1) * batch * gh];
-        simd(
-            #[inline(always)]
-            || {
-                for b in 0..batch {
-                    let row = b * h..(b + 1) * h;
-                    if !spec.valid(t, b) {
-                        // Frozen state: the gradient passes through untouched.
-                        dh_next[row.clone()].copy_from_slice(&dh[row]);
-                        continue;
-                    }
-                    let g = &gates[b * gh..(b + 1) * gh];
-                    let dpb = &mut dp[b * gh..(b + 1) * gh];
-                    let dhb = &dh[row.clone()];
-                    let dyb = &dy[row.clone()];
-                    // This row in the saved `[T, B, H]` buffers.
-                    let saved_row = bh + b * h..bh + (b + 1) * h;
-                    match spec.cell {
-                        Cell::Rnn { relu } => {
-                            let dpb = &mut dpb[..h];
-                            for j in 0..h {
-                                let dtot = dhb[j] + dyb[j];
-                                let hv = g[j];
-                                dpb[j] = if relu {
-                                    if hv > 0.0 { dtot } else { 0.0 }
-                                } else {
-                                    dtot * (1.0 - hv * hv)
-                                };
-                            }
-                            dh_next[row].fill(0.0);
-                        }
-                        Cell::Lstm { coupled, .. } => {
-                            let r = saved_row;
-                            lstm_backward_row(
-                                g,
-                                dpb,
-                                &saved.cell_prev[r.clone()],
-                                &saved.cell[r.clone()],
-                                &saved.tanh_cell[r],
-                                dhb,
-                                dyb,
-                                &mut dc[row.clone()],
-                                peep,
-                                &mut d_peep,
-                                coupled,
-                                h,
-                            );
-                            dh_next[row].fill(0.0);
-                        }
-                        Cell::Gru => {
-                            let r = saved_row;
-                            let dhp = &mut d_hidden_pre[(t * batch + b) * gh..][..gh];
-                            gru_backward_row(
-                                g,
-                                dpb,
-                                dhp,
-                                &saved.hidden_prev[r.clone()],
-                                &saved.hidden_n[r],
-                                dhb,
-                                dyb,
-                                &mut dh_next[row],
-                                h,
-                            );
-                            for (acc, v) in d_bias_hh.iter_mut().zip(dhp.iter()) {
-                                *acc += v;
-                            }
-                        }
-                    }
-                    for (acc, v) in d_bias_ih.iter_mut().zip(dpb.iter()) {
-                        *acc += v;
-                    }
-                }
-            },
-        );
-        // dh_{t-1} += d(W_hh h)_t · W_hhᵀ
-        let d_hidden_rows = if gru {
-            &d_hidden_pre[t * batch * gh..(t + 1) * batch * gh]
+    let parts = for_each_part(batch, |rows, alone| {
+        let nb = rows.len();
+        let mut dh = d_packed[tail + rows.start * h..tail + rows.end * h].to_vec();
+        let c_tail = tail + batch * h;
+        let mut dc = if lstm {
+            d_packed[c_tail + rows.start * h..c_tail + rows.end * h].to_vec()
         } else {
-            &d_pre[t * batch * gh..(t + 1) * batch * gh]
+            Vec::new()
         };
-        weight_hh_t.multiply(
-            MatRef::row_major(d_hidden_rows, batch, gh),
-            &mut dh_next,
-            h,
-            true,
-        );
-        std::mem::swap(&mut dh, &mut dh_next);
+        let mut dh_next = vec![0.0f32; nb * h];
+        let mut d_peep = vec![0.0f32; 3 * h];
+        let mut d_bias_ih = vec![0.0f32; gh];
+        let mut d_bias_hh = if gru { vec![0.0f32; gh] } else { Vec::new() };
+        for s in (0..steps).rev() {
+            let t = spec.time(s, steps);
+            // This part's rows of step t in the [T, B, H] and [T, B, G·H] buffers.
+            let bh = (t * batch + rows.start) * h;
+            let bg = (t * batch + rows.start) * gh..(t * batch + rows.end) * gh;
+            let dy = &d_packed[bh..bh + nb * h];
+            let gates = &saved.gates[bg.clone()];
+            // SAFETY (both): the ranges are this part's rows only.
+            let dp = unsafe { shared_pre.range(bg.clone()) };
+            let dhp = if gru {
+                unsafe { shared_hidden_pre.range(bg) }
+            } else {
+                &mut []
+            };
+            simd(
+                #[inline(always)]
+                || {
+                    for lb in 0..nb {
+                        let row = lb * h..(lb + 1) * h;
+                        if !spec.valid(t, rows.start + lb) {
+                            // Frozen state: the gradient passes through untouched.
+                            dh_next[row.clone()].copy_from_slice(&dh[row]);
+                            continue;
+                        }
+                        let g = &gates[lb * gh..(lb + 1) * gh];
+                        let dpb = &mut dp[lb * gh..(lb + 1) * gh];
+                        let dhb = &dh[row.clone()];
+                        let dyb = &dy[row.clone()];
+                        // This row in the saved `[T, B, H]` buffers.
+                        let saved_row = bh + lb * h..bh + (lb + 1) * h;
+                        match spec.cell {
+                            Cell::Rnn { relu } => {
+                                let dpb = &mut dpb[..h];
+                                for j in 0..h {
+                                    let dtot = dhb[j] + dyb[j];
+                                    let hv = g[j];
+                                    dpb[j] = if relu {
+                                        if hv > 0.0 { dtot } else { 0.0 }
+                                    } else {
+                                        dtot * (1.0 - hv * hv)
+                                    };
+                                }
+                                dh_next[row].fill(0.0);
+                            }
+                            Cell::Lstm { coupled, .. } => {
+                                let r = saved_row;
+                                lstm_backward_row(
+                                    g,
+                                    dpb,
+                                    &saved.cell_prev[r.clone()],
+                                    &saved.cell[r.clone()],
+                                    &saved.tanh_cell[r],
+                                    dhb,
+                                    dyb,
+                                    &mut dc[row.clone()],
+                                    peep,
+                                    &mut d_peep,
+                                    coupled,
+                                    h,
+                                );
+                                dh_next[row].fill(0.0);
+                            }
+                            Cell::Gru => {
+                                let r = saved_row;
+                                let dhpb = &mut dhp[lb * gh..(lb + 1) * gh];
+                                gru_backward_row(
+                                    g,
+                                    dpb,
+                                    dhpb,
+                                    &saved.hidden_prev[r.clone()],
+                                    &saved.hidden_n[r],
+                                    dhb,
+                                    dyb,
+                                    &mut dh_next[row],
+                                    h,
+                                );
+                                for (acc, v) in d_bias_hh.iter_mut().zip(dhpb.iter()) {
+                                    *acc += v;
+                                }
+                            }
+                        }
+                        for (acc, v) in d_bias_ih.iter_mut().zip(dpb.iter()) {
+                            *acc += v;
+                        }
+                    }
+                },
+            );
+            // dh_{t-1} += d(W_hh h)_t · W_hhᵀ
+            let d_hidden_rows = MatRef::row_major(if gru { dhp } else { dp }, nb, gh);
+            if alone {
+                weight_hh_t.multiply(d_hidden_rows, &mut dh_next, h, true);
+            } else {
+                weight_hh_t.multiply_on_this_thread(d_hidden_rows, &mut dh_next, h, true);
+            }
+            std::mem::swap(&mut dh, &mut dh_next);
+        }
+        PartGradients {
+            h0: dh,
+            c0: dc,
+            bias_ih: d_bias_ih,
+            bias_hh: d_bias_hh,
+            peephole: d_peep,
+        }
+    });
+
+    let mut d_h0 = Vec::with_capacity(batch * h);
+    let mut d_c0 = Vec::with_capacity(if lstm { batch * h } else { 0 });
+    let mut d_bias_ih = vec![0.0f32; gh];
+    let mut d_bias_hh = vec![0.0f32; if gru { gh } else { 0 }];
+    let mut d_peep = vec![0.0f32; 3 * h];
+    for part in &parts {
+        d_h0.extend_from_slice(&part.h0);
+        d_c0.extend_from_slice(&part.c0);
+        for (sum, partial) in [
+            (&mut d_bias_ih, &part.bias_ih),
+            (&mut d_bias_hh, &part.bias_hh),
+            (&mut d_peep, &part.peephole),
+        ] {
+            for (acc, v) in sum.iter_mut().zip(partial) {
+                *acc += v;
+            }
+        }
     }
 
     let rows = steps * batch;
@@ -619,8 +778,8 @@ pub fn backward(
     let bias_hh = if gru { d_bias_hh } else { d_bias_ih.clone() };
     SequenceGradients {
         x: dx,
-        h0: dh,
-        c0: if lstm { dc } else { vec![0.0; batch * h] },
+        h0: d_h0,
+        c0: if lstm { d_c0 } else { vec![0.0; batch * h] },
         weight_ih: d_weight_ih,
         weight_hh: d_weight_hh,
         bias_ih: d_bias_ih,

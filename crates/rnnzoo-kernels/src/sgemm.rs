@@ -165,10 +165,19 @@ impl<'a> RightHandSide<'a> {
         }
     }
 
-    /// `C (+)= A · B`.
+    /// `C (+)= A · B`, split over rayon's threads when large enough.
     pub fn multiply(&self, a: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) {
         match self {
             Self::Packed(b) => sgemm_packed(a, b, c, ldc, accumulate),
+            Self::InPlace(b) => sgemm_few_rows(a, *b, c, ldc, accumulate),
+        }
+    }
+
+    /// `C (+)= A · B` on the calling thread only (for callers that already run one task per
+    /// thread).
+    pub fn multiply_on_this_thread(&self, a: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) {
+        match self {
+            Self::Packed(b) => sgemm_packed_split(a, b, c, ldc, accumulate, 1),
             Self::InPlace(b) => sgemm_few_rows(a, *b, c, ldc, accumulate),
         }
     }
@@ -217,6 +226,18 @@ unsafe impl Sync for OutPtr {}
 
 /// `C (+)= A · B` with a pre-packed `B`.
 pub fn sgemm_packed(a: MatRef, b: &PackedRhs, c: &mut [f32], ldc: usize, accumulate: bool) {
+    sgemm_packed_split(a, b, c, ldc, accumulate, rayon::current_num_threads());
+}
+
+/// [`sgemm_packed`] in tasks for `threads` threads (1: on the calling thread).
+fn sgemm_packed_split(
+    a: MatRef,
+    b: &PackedRhs,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    threads: usize,
+) {
     let (m, n, k) = (a.rows, b.n, b.k);
     assert_eq!(
         a.cols, k,
@@ -238,7 +259,6 @@ pub fn sgemm_packed(a: MatRef, b: &PackedRhs, c: &mut [f32], ldc: usize, accumul
     }
     let panels = b.n_padded / NR;
     let row_blocks = m.div_ceil(MC);
-    let threads = rayon::current_num_threads();
     // Enough tasks to keep every thread busy: row blocks first, then column chunks.
     let column_chunks = if threads == 1 || row_blocks >= 2 * threads {
         1

@@ -1,0 +1,111 @@
+//! The time loops split the batch into parts that run on separate threads: the results must not
+//! depend on how many threads there are (outputs bit for bit; gradients up to the order in which
+//! the parts' bias and peephole sums are added).
+
+use rnnzoo_kernels::sequence::{backward, forward};
+use rnnzoo_kernels::{Cell, SequenceDims, SequenceSpec, SequenceWeights};
+
+fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+fn close(label: &str, a: &[f32], b: &[f32], tol: f32) {
+    assert_eq!(a.len(), b.len(), "{label}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + x.abs().max(y.abs())),
+            "{label}[{i}]: {x} vs {y}"
+        );
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_number_of_threads() {
+    let cells = [
+        Cell::Rnn { relu: false },
+        Cell::Lstm {
+            peephole: false,
+            coupled: false,
+        },
+        Cell::Lstm {
+            peephole: true,
+            coupled: true,
+        },
+        Cell::Gru,
+    ];
+    let d = SequenceDims {
+        steps: 7,
+        batch: 50,
+        input: 5,
+        hidden: 12,
+    };
+    for (n, cell) in cells.into_iter().enumerate() {
+        for reverse in [false, true] {
+            let gh = cell.num_gates() * d.hidden;
+            let seed = 10 * n as u64 + reverse as u64;
+            let x = values(d.steps * d.batch * d.input, seed, 1.0);
+            let h0 = values(d.batch * d.hidden, seed + 1, 0.5);
+            let c0 = values(d.batch * d.hidden, seed + 2, 0.5);
+            let (w_ih, w_hh) = (
+                values(d.input * gh, seed + 3, 0.4),
+                values(d.hidden * gh, seed + 4, 0.3),
+            );
+            let (b_ih, b_hh, peep) = (
+                values(gh, seed + 5, 0.1),
+                values(gh, seed + 6, 0.1),
+                values(3 * d.hidden, seed + 7, 0.2),
+            );
+            let w = SequenceWeights {
+                weight_ih: &w_ih,
+                weight_hh: &w_hh,
+                bias_ih: &b_ih,
+                bias_hh: &b_hh,
+                peephole: &peep,
+            };
+            let spec = SequenceSpec {
+                cell,
+                reverse,
+                lengths: Some((0..d.batch).map(|b| 1 + b % d.steps).collect()),
+            };
+            let rows = d.steps + spec.state_rows();
+            let d_packed = values(rows * d.batch * d.hidden, seed + 8, 1.0);
+            let run = || {
+                let (out, saved) = forward(&spec, d, &x, &h0, &c0, &w, true);
+                let grads = backward(&spec, d, &x, &w, &saved.unwrap(), &d_packed);
+                (out, grads)
+            };
+            let (out_1, g_1) = in_pool(1, run);
+            let (out_3, g_3) = in_pool(3, run);
+            let label = format!("{cell:?} reverse {reverse}");
+            assert_eq!(out_1, out_3, "{label}: outputs");
+            for (name, a, b) in [
+                ("x", &g_1.x, &g_3.x),
+                ("h0", &g_1.h0, &g_3.h0),
+                ("c0", &g_1.c0, &g_3.c0),
+                ("weight_ih", &g_1.weight_ih, &g_3.weight_ih),
+                ("weight_hh", &g_1.weight_hh, &g_3.weight_hh),
+                ("bias_ih", &g_1.bias_ih, &g_3.bias_ih),
+                ("bias_hh", &g_1.bias_hh, &g_3.bias_hh),
+                ("peephole", &g_1.peephole, &g_3.peephole),
+            ] {
+                close(&format!("{label}: d{name}"), a, b, 1e-5);
+            }
+        }
+    }
+}
