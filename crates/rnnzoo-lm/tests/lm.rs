@@ -83,7 +83,12 @@ fn training_lowers_the_loss_and_writes_a_complete_run() {
     // The saved best checkpoint reproduces the test loss computed in-process.
     let trained = load_run(&run.path, &Device::flex()).unwrap();
     let (_, streams) = prepare(&trained.config, Some(trained.vocab.clone())).unwrap();
-    let test = evaluate(&trained.model, &streams.test, 8, cfg.train.bptt);
+    let test = evaluate(
+        &trained.model,
+        &streams.test,
+        cfg.train.batch_size,
+        cfg.train.bptt,
+    );
     assert!(
         (test.loss - summary.test_loss.unwrap()).abs() < 1e-6,
         "{} vs {:?}",

@@ -524,7 +524,8 @@ fn run_command(command: Command) -> Result<(), String> {
                     tokens.len()
                 ));
             }
-            let result = evaluate(&trained.model, &tokens, 8, trained.config.train.bptt);
+            let t = &trained.config.train;
+            let result = evaluate(&trained.model, &tokens, t.batch_size, t.bptt);
             if json {
                 println!("{}", serde_json::to_string(&result).expect("serialisable"));
             } else {
