@@ -47,6 +47,8 @@ fn shipped_sweeps_expand_into_valid_runs() {
         "{:?}",
         runs.iter().map(|r| &r.run_name).collect::<Vec<_>>()
     );
+    let path = configs().join("compare/memory-long.yaml");
+    assert_eq!(plan(&load_sweep(&path).unwrap(), &path).unwrap().len(), 6);
 }
 
 #[test]
