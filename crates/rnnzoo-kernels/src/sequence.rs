@@ -759,22 +759,28 @@ pub fn backward(
         input,
         false,
     );
+    // `dpre` is the right-hand side of both weight gradients (LSTM, RNN): packed once.
+    let d_pre_rhs = RightHandSide::prepare(MatRef::row_major(&d_pre, rows, gh), input.min(h));
     let mut d_weight_ih = vec![0.0f32; input * gh];
-    sgemm(
+    d_pre_rhs.multiply(
         MatRef::row_major(x, rows, input).t(),
-        MatRef::row_major(&d_pre, rows, gh),
         &mut d_weight_ih,
         gh,
         false,
     );
     let mut d_weight_hh = vec![0.0f32; h * gh];
-    sgemm(
-        MatRef::row_major(&saved.hidden_prev, rows, h).t(),
-        MatRef::row_major(d_hidden_all, rows, gh),
-        &mut d_weight_hh,
-        gh,
-        false,
-    );
+    let hidden_prev = MatRef::row_major(&saved.hidden_prev, rows, h).t();
+    if gru {
+        sgemm(
+            hidden_prev,
+            MatRef::row_major(d_hidden_all, rows, gh),
+            &mut d_weight_hh,
+            gh,
+            false,
+        );
+    } else {
+        d_pre_rhs.multiply(hidden_prev, &mut d_weight_hh, gh, false);
+    }
     let bias_hh = if gru { d_bias_hh } else { d_bias_ih.clone() };
     SequenceGradients {
         x: dx,

@@ -91,25 +91,29 @@ impl PackedRhs {
         let (k, n) = (b.rows, b.cols);
         let n_padded = n.div_ceil(NR) * NR;
         let mut data = vec![0.0f32; k * n_padded];
-        for k0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - k0);
-            let block = &mut data[k0 * n_padded..(k0 + kc) * n_padded];
-            for (p, panel) in block.chunks_exact_mut(kc * NR).enumerate() {
-                let j0 = p * NR;
-                let width = NR.min(n - j0);
-                for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
-                    let i = k0 + kk;
-                    if b.col_stride == 1 {
-                        let start = i * b.row_stride + j0;
-                        row[..width].copy_from_slice(&b.data[start..start + width]);
-                    } else {
-                        for (jj, v) in row[..width].iter_mut().enumerate() {
-                            *v = b.at(i, j0 + jj);
+        // Row blocks are independent: packed on all threads (the backward packs `[T·B, G·H]`
+        // gradients of several MB, which on one thread left the other idle).
+        data.par_chunks_mut(KC * n_padded)
+            .enumerate()
+            .for_each(|(kb, block)| {
+                let k0 = kb * KC;
+                let kc = KC.min(k - k0);
+                for (p, panel) in block.chunks_exact_mut(kc * NR).enumerate() {
+                    let j0 = p * NR;
+                    let width = NR.min(n - j0);
+                    for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+                        let i = k0 + kk;
+                        if b.col_stride == 1 {
+                            let start = i * b.row_stride + j0;
+                            row[..width].copy_from_slice(&b.data[start..start + width]);
+                        } else {
+                            for (jj, v) in row[..width].iter_mut().enumerate() {
+                                *v = b.at(i, j0 + jj);
+                            }
                         }
                     }
                 }
-            }
-        }
+            });
         Self {
             k,
             n,
