@@ -15,11 +15,10 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use rnnzoo_data::SplitMix64;
 use rnnzoo_models::{
-    CellKind, Recurrent, RecurrentConfig, RecurrentState, clip_grad_norm, cross_entropy, linear,
+    CellKind, Recurrent, RecurrentConfig, TokenDecoder, clip_grad_norm, cross_entropy, linear,
 };
 use serde::Serialize;
 
@@ -233,26 +232,28 @@ fn char_gen_infer(device: &Device) -> Config {
     let config = RecurrentConfig::new(CellKind::LSTM, e, h).with_num_layers(l);
     let model = SeqModel::new(v, e, config, v, device);
     let params = model.num_params();
-    let device = device.clone();
+    // The inference path: weights copied to host buffers once, then one step per char with no
+    // tensor operations (PyTorch runs one nn.LSTM call per char under inference_mode).
+    let mut decoder = TokenDecoder::with_linear(&model.embedding, &model.rnn, &model.head, 1);
     let mut rng = SplitMix64::new(5);
+    let mut probs = vec![0.0f32; v];
     let step = move || {
-        let mut token = 0i64;
-        let mut state: Option<RecurrentState> = None;
+        decoder.reset();
+        let mut token = 0usize;
         for _ in 0..n {
-            let x = ints(&[token], [1, 1], &device);
-            let (hidden, next) = model.rnn.forward(model.embedding.forward(x), state, None);
-            state = Some(next);
-            let probs: Vec<f32> = softmax(linear(&model.head, hidden).reshape([1, v]), 1)
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec()
-                .expect("f32 probabilities");
-            let mut r = rng.uniform() as f32;
-            token = (v - 1) as i64;
+            let logits = decoder.step(&[token]);
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut total = 0.0f32;
+            for (p, &l) in probs.iter_mut().zip(logits) {
+                *p = (l - max).exp();
+                total += *p;
+            }
+            let mut r = rng.uniform() as f32 * total;
+            token = v - 1;
             for (k, p) in probs.iter().enumerate() {
                 r -= p;
                 if r <= 0.0 {
-                    token = k as i64;
+                    token = k;
                     break;
                 }
             }

@@ -1,6 +1,7 @@
 //! CPU kernels behind rnnzoo's whole-sequence recurrent layers: a packed single-precision matrix
 //! product ([`sgemm`]), vectorisable element-wise functions ([`math`]) and the forward and
-//! backward time loops of every cell ([`sequence`]). They work on plain `f32` slices; the
+//! backward time loops of every cell ([`sequence`]), and a step-by-step stack for generation
+//! ([`step`]). They work on plain `f32` slices; the
 //! `rnnzoo-models` crate connects them to Burn tensors and autodiff.
 //!
 //! This crate is compiled without debug assertions even in dev and test builds (see the
@@ -12,6 +13,7 @@ pub mod loss;
 pub mod math;
 pub mod sequence;
 pub mod sgemm;
+pub mod step;
 
 /// Whether this CPU runs the AVX2 + FMA code paths (checked once).
 #[cfg(target_arch = "x86_64")]

@@ -460,7 +460,7 @@ pub fn forward(
 /// are updated in place. `c_out`/`tc_out` receive `c_t` and `tanh c_t`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn lstm_forward_row(
+pub(crate) fn lstm_forward_row(
     pre: &mut [f32],
     c: &mut [f32],
     hid: &mut [f32],
@@ -524,7 +524,7 @@ fn lstm_forward_row(
 /// One GRU row: `pre` holds `W_ih x + b_ih (+ b_hr, b_hz)` and receives `r, z, n`; `hp` is
 /// `W_hh h` without bias; `h` is updated in place; `hn_out` receives `W_hn h + b_hn`.
 #[inline(always)]
-fn gru_forward_row(
+pub(crate) fn gru_forward_row(
     pre: &mut [f32],
     hp: &[f32],
     bias_hn: &[f32],

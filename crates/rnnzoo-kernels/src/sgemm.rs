@@ -8,6 +8,8 @@
 //! AVX2/FMA micro-kernel (a portable kernel elsewhere) in the BLIS loop order. Products are
 //! split over rayon's threads by row blocks, or by column panels when there are few rows.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 /// Rows of the micro-kernel's tile.
@@ -173,7 +175,7 @@ impl<'a> RightHandSide<'a> {
     pub fn multiply(&self, a: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) {
         match self {
             Self::Packed(b) => sgemm_packed(a, b, c, ldc, accumulate),
-            Self::InPlace(b) => sgemm_few_rows(a, *b, c, ldc, accumulate),
+            Self::InPlace(b) => sgemm_few_rows(a, *b, c, ldc, accumulate, true),
         }
     }
 
@@ -182,14 +184,19 @@ impl<'a> RightHandSide<'a> {
     pub fn multiply_on_this_thread(&self, a: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) {
         match self {
             Self::Packed(b) => sgemm_packed_split(a, b, c, ldc, accumulate, 1),
-            Self::InPlace(b) => sgemm_few_rows(a, *b, c, ldc, accumulate),
+            Self::InPlace(b) => sgemm_few_rows(a, *b, c, ldc, accumulate, false),
         }
     }
 }
 
+/// `B` elements (`k · n`) from which a few-rows product splits its columns over the threads:
+/// below about a megabyte of weights the fork and join cost more than the halved pass over `B`.
+const FEW_ROWS_PARALLEL_MIN: usize = 1 << 18;
+
 /// `C (+)= A · B` for a few rows: one pass over `B`'s rows, each added, scaled, into every row
-/// of `C` (which stays in L1). Memory-bound on `B`, as a matrix-vector product is.
-fn sgemm_few_rows(a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) {
+/// of `C` (which stays in L1). Memory-bound on `B`, as a matrix-vector product is, so with
+/// several threads and a large `B` each thread streams its own block of columns.
+fn sgemm_few_rows(a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool, split: bool) {
     let (m, n, k) = (a.rows, b.cols, b.rows);
     assert_eq!(
         a.cols, k,
@@ -197,21 +204,73 @@ fn sgemm_few_rows(a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: b
         a.cols
     );
     assert_eq!(b.col_stride, 1, "B must be row-major");
-    assert!(m == 0 || c.len() >= (m - 1) * ldc + n, "C is too small");
+    assert!(ldc >= n, "ldc {ldc} < n {n}");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(c.len() >= (m - 1) * ldc + n, "C is too small");
+    let threads = rayon::current_num_threads();
+    let parts = if split && threads > 1 && k * n >= FEW_ROWS_PARALLEL_MIN {
+        threads.min(n / NR).max(1)
+    } else {
+        1
+    };
+    let out = OutPtr(c.as_mut_ptr());
+    let task = |p: usize| {
+        // Column blocks start at multiples of NR, so each block's inner loop stays aligned.
+        let start = (p * n / parts) / NR * NR;
+        let end = if p + 1 == parts {
+            n
+        } else {
+            ((p + 1) * n / parts) / NR * NR
+        };
+        let columns = start..end;
+        // SAFETY: see `OutPtr`; block `p` touches only its own columns of every row.
+        unsafe { few_rows_columns(a, b, out, ldc, columns, accumulate) };
+    };
+    if parts == 1 {
+        task(0);
+    } else {
+        (0..parts).into_par_iter().for_each(task);
+    }
+}
+
+/// Columns `columns` of [`sgemm_few_rows`].
+///
+/// # Safety
+/// `out` must point to a row-major C with stride `ldc` covering `a.rows` rows and these
+/// columns, and no other thread may touch them meanwhile.
+unsafe fn few_rows_columns(
+    a: MatRef,
+    b: MatRef,
+    out: OutPtr,
+    ldc: usize,
+    columns: Range<usize>,
+    accumulate: bool,
+) {
+    let (m, k) = (a.rows, b.rows);
+    let width = columns.len();
+    if width == 0 {
+        return;
+    }
     crate::simd(
         #[inline(always)]
         || {
+            // SAFETY: in bounds and exclusive by the caller's contract; rows never overlap.
+            let row = |i: usize| unsafe {
+                std::slice::from_raw_parts_mut(out.0.add(i * ldc + columns.start), width)
+            };
             if !accumulate {
                 for i in 0..m {
-                    c[i * ldc..i * ldc + n].fill(0.0);
+                    row(i).fill(0.0);
                 }
             }
             for p in 0..k {
-                let b_row = &b.data[p * b.row_stride..p * b.row_stride + n];
+                let start = p * b.row_stride + columns.start;
+                let b_row = &b.data[start..start + width];
                 for i in 0..m {
                     let scale = a.at(i, p);
-                    let c_row = &mut c[i * ldc..i * ldc + n];
-                    for (cv, bv) in c_row.iter_mut().zip(b_row) {
+                    for (cv, bv) in row(i).iter_mut().zip(b_row) {
                         *cv += scale * bv;
                     }
                 }

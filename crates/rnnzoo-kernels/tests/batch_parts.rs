@@ -109,3 +109,61 @@ fn results_do_not_depend_on_the_number_of_threads() {
         }
     }
 }
+
+#[test]
+fn few_row_products_split_their_columns_without_changing_a_bit() {
+    use rnnzoo_kernels::sgemm::{MatRef, RightHandSide, sgemm};
+    // Large enough that two threads split the columns (k·n >= 2^18), with a ragged last block.
+    let (k, n) = (300, 1000);
+    let b = values(k * n, 3, 0.5);
+    for m in [1, 3] {
+        let a = values(m * k, 4, 1.0);
+        // C has a wider row stride than n, and accumulation starts from non-zero values.
+        let ldc = n + 5;
+        let start = values(m * ldc, 5, 1.0);
+        let run = |threads: usize| {
+            in_pool(threads, || {
+                let mut c = start.clone();
+                RightHandSide::prepare(MatRef::row_major(&b, k, n), m).multiply(
+                    MatRef::row_major(&a, m, k),
+                    &mut c,
+                    ldc,
+                    true,
+                );
+                c
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(2), "m = {m}: 1 vs 2 threads");
+        assert_eq!(one, run(3), "m = {m}: 1 vs 3 threads");
+        // And the product is right: against the packed kernel (forced by many rows' padding).
+        let mut packed = vec![0.0f32; 8 * n];
+        let mut a8 = a.clone();
+        a8.resize(8 * k, 0.0);
+        sgemm(
+            MatRef::row_major(&a8, 8, k),
+            MatRef::row_major(&b, k, n),
+            &mut packed,
+            n,
+            false,
+        );
+        for i in 0..m {
+            let got: Vec<f32> = (0..n)
+                .map(|j| one[i * ldc + j] - start[i * ldc + j])
+                .collect();
+            close(
+                "few rows vs packed",
+                &got,
+                &packed[i * n..(i + 1) * n],
+                1e-4,
+            );
+        }
+        // The padding columns between n and ldc are untouched.
+        for i in 0..m {
+            assert_eq!(
+                one[i * ldc + n..(i + 1) * ldc],
+                start[i * ldc + n..(i + 1) * ldc]
+            );
+        }
+    }
+}

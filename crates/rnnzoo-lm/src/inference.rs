@@ -150,8 +150,10 @@ impl Sampler {
 }
 
 /// Generates `length` tokens after the prompt and returns prompt and continuation as text.
+///
+/// Runs on [`LanguageModel::decoder`]: the prompt and every sampled token go through the model
+/// one step at a time on host buffers, with no tensor operations per token.
 pub fn generate(model: &LanguageModel, vocab: &Vocab, options: &SampleOptions) -> String {
-    let device = model.embedding.weight.device();
     let mut ids = vocab.encode(&options.prompt);
     if vocab.kind == rnnzoo_data::TokenizerKind::Word && !options.prompt.ends_with('\n') {
         ids.pop(); // the prompt's line goes on: drop its closing <eos>
@@ -162,19 +164,17 @@ pub fn generate(model: &LanguageModel, vocab: &Vocab, options: &SampleOptions) -
         ids.clone()
     };
     let mut sampler = Sampler(SplitMix64::new(options.seed ^ 0x5EED));
-    let (mut logits, mut state) = model.forward(one_sequence(&context, &device), None);
+    let mut decoder = model.decoder(1);
+    let (last, prompt) = context.split_last().expect("a non-empty context");
+    for &token in prompt {
+        decoder.step(&[token]);
+    }
+    let mut logits = decoder.step(&[*last]);
     let mut out = ids;
     for _ in 0..options.length {
-        let steps = logits.dims()[1];
-        let last: Vec<f32> = logits
-            .slice_dim(1, steps - 1..steps)
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec()
-            .expect("f32 logits");
-        let next = sampler.draw(&last, options.temperature, options.top_k);
+        let next = sampler.draw(logits, options.temperature, options.top_k);
         out.push(next);
-        (logits, state) = model.forward(one_sequence(&[next], &device), Some(state));
+        logits = decoder.step(&[next]);
     }
     vocab.decode(&out)
 }

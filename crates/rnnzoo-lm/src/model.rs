@@ -7,7 +7,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
 use rnnzoo_config::ModelConfig;
-use rnnzoo_models::{Recurrent, RecurrentState};
+use rnnzoo_models::{Recurrent, RecurrentState, TokenDecoder};
 use rnnzoo_train::model::recurrent_config;
 
 /// A recurrent language model.
@@ -75,6 +75,24 @@ impl LanguageModel {
             (None, None) => unreachable!("an output layer or a tied bias exists"),
         };
         (logits, state)
+    }
+
+    /// The model on host buffers for sampling one token per row and step (see
+    /// [`TokenDecoder`]); same logits as [`Self::forward`] without dropout.
+    pub fn decoder(&self, batch: usize) -> TokenDecoder {
+        match (&self.output, &self.tied_bias) {
+            (Some(linear), _) => {
+                TokenDecoder::with_linear(&self.embedding, &self.rnn, linear, batch)
+            }
+            (None, Some(bias)) => TokenDecoder::new(
+                &self.embedding,
+                &self.rnn,
+                self.embedding.weight.val().transpose(),
+                Some(bias.val()),
+                batch,
+            ),
+            (None, None) => unreachable!("an output layer or a tied bias exists"),
+        }
     }
 
     /// Number of scalar parameters.

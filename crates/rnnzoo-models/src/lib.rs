@@ -6,6 +6,8 @@
 //!   between layers, explicit initial and final states, and variable-length batches.
 //! - [`linear`], [`dense`], [`cross_entropy`]: a dense layer and the softmax cross-entropy,
 //!   through the same CPU kernels as the layers on the Flex backend.
+//! - [`Recurrent::stepper`], [`TokenDecoder`]: step-by-step inference (sampling, decoding) on
+//!   host buffers that a step reuses.
 //! - [`clip_grad_norm`]: global gradient-norm clipping, as PyTorch's `clip_grad_norm_`.
 //! - [`weights`]: import and export of a layer under PyTorch's parameter names (safetensors).
 //!
@@ -29,9 +31,12 @@ mod cell;
 mod clip;
 mod fused;
 mod recurrent;
+mod step;
 pub mod weights;
 
 pub use cell::{CellKind, CellState, CellWeights, RnnActivation};
 pub use clip::{clip_grad_norm, grad_norm};
 pub use fused::{cross_entropy, dense, linear};
 pub use recurrent::{Recurrent, RecurrentConfig, RecurrentState};
+pub use rnnzoo_kernels::step::StackStepper;
+pub use step::TokenDecoder;

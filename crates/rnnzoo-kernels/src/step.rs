@@ -1,0 +1,379 @@
+//! Step-by-step inference of a stack of unidirectional recurrent layers: generation and
+//! decoding, where each token's input depends on the previous step's output.
+//!
+//! The whole-sequence [`crate::sequence::forward`] allocates its buffers and prepares its
+//! weights per call, which is right for a sequence and wasteful for one token. A
+//! [`StackStepper`] owns the weights (packed once when the batch is large enough to use packed
+//! panels) and every buffer, so a step allocates nothing: per layer one pass over `W_ih` and one
+//! over `W_hh` accumulating into a single gate buffer (the product `[x, h] · [W_ih; W_hh]`; the
+//! GRU keeps the hidden part apart because its reset gate multiplies it), then one fused
+//! element-wise pass per row that updates the state in place. With few rows the products are
+//! memory-bound matrix-vector products and split their columns over the threads.
+//!
+//! The equations and gate layouts are those of [`crate::sequence`], whose row functions this
+//! module shares, so a step gives what the whole-sequence forward gives for that step (up to the
+//! summation order of the product).
+
+use crate::sequence::{Cell, gru_forward_row, lstm_forward_row};
+use crate::sgemm::{MatRef, PackedRhs, RightHandSide, SMALL_ROWS, sgemm_packed};
+use crate::simd;
+
+/// The parameters of one layer (one direction), owned, in the layout of
+/// [`crate::SequenceWeights`]: `W_ih [I, G·H]`, `W_hh [H, G·H]`, biases `[G·H]` (empty: zeros),
+/// peepholes `[3, H]` (empty unless the cell has them).
+#[derive(Clone, Debug)]
+pub struct LayerParameters {
+    /// The cell.
+    pub cell: Cell,
+    /// Input features `I`.
+    pub input: usize,
+    /// Hidden size `H`.
+    pub hidden: usize,
+    /// `W_ih [I, G·H]`.
+    pub weight_ih: Vec<f32>,
+    /// `W_hh [H, G·H]`.
+    pub weight_hh: Vec<f32>,
+    /// `b_ih [G·H]`, or empty for none.
+    pub bias_ih: Vec<f32>,
+    /// `b_hh [G·H]`, or empty for none.
+    pub bias_hh: Vec<f32>,
+    /// `[3, H]` peephole weights (rows `p_i`, `p_f`, `p_o`), or empty.
+    pub peephole: Vec<f32>,
+}
+
+/// A weight matrix ready for the step's product: read in place for a few rows, packed once for
+/// more.
+#[derive(Debug)]
+enum StepWeight {
+    Rows {
+        data: Vec<f32>,
+        rows: usize,
+        cols: usize,
+    },
+    Packed(PackedRhs),
+}
+
+impl StepWeight {
+    fn new(data: Vec<f32>, rows: usize, cols: usize, batch: usize) -> Self {
+        if batch <= SMALL_ROWS {
+            Self::Rows { data, rows, cols }
+        } else {
+            Self::Packed(PackedRhs::pack(MatRef::row_major(&data, rows, cols)))
+        }
+    }
+
+    /// `C (+)= A · W`, with `C` row-major of stride `cols`.
+    fn multiply(&self, a: MatRef, c: &mut [f32], accumulate: bool) {
+        match self {
+            Self::Rows { data, rows, cols } => {
+                RightHandSide::InPlace(MatRef::row_major(data, *rows, *cols))
+                    .multiply(a, c, *cols, accumulate)
+            }
+            Self::Packed(packed) => sgemm_packed(a, packed, c, packed.cols(), accumulate),
+        }
+    }
+}
+
+/// One layer's weights, state and scratch buffers.
+#[derive(Debug)]
+struct StepLayer {
+    cell: Cell,
+    input: usize,
+    hidden: usize,
+    weight_ih: StepWeight,
+    weight_hh: StepWeight,
+    /// Bias added to `x · W_ih`: `b_ih + b_hh` (GRU: only the `r`, `z` blocks of `b_hh`).
+    bias_x: Vec<f32>,
+    /// GRU: `b_hn`, which sits inside the reset product.
+    bias_hn: Vec<f32>,
+    /// `[3, H]` peepholes (zeros for cells without).
+    peephole: Vec<f32>,
+    /// `[B, G·H]` pre-activations, then gate activations.
+    gates: Vec<f32>,
+    /// GRU: `[B, G·H]` `h · W_hh`.
+    hidden_product: Vec<f32>,
+    /// `[B, H]` hidden state.
+    h: Vec<f32>,
+    /// `[B, H]` cell state (LSTM).
+    c: Vec<f32>,
+    /// Receives the values only the backward would need.
+    scratch: Vec<f32>,
+}
+
+impl StepLayer {
+    fn new(p: LayerParameters, batch: usize) -> Self {
+        let (h, cell) = (p.hidden, p.cell);
+        let gh = cell.num_gates() * h;
+        let or_zeros = |v: Vec<f32>, len: usize, what: &str| {
+            if v.is_empty() {
+                vec![0.0; len]
+            } else {
+                assert_eq!(
+                    v.len(),
+                    len,
+                    "{what} has {} values, expected {len}",
+                    v.len()
+                );
+                v
+            }
+        };
+        assert_eq!(p.weight_ih.len(), p.input * gh, "W_ih is not [I, G·H]");
+        assert_eq!(p.weight_hh.len(), h * gh, "W_hh is not [H, G·H]");
+        let bias_ih = or_zeros(p.bias_ih, gh, "b_ih");
+        let bias_hh = or_zeros(p.bias_hh, gh, "b_hh");
+        let gru = matches!(cell, Cell::Gru);
+        let bias_x = (0..gh)
+            .map(|j| bias_ih[j] + if gru && j >= 2 * h { 0.0 } else { bias_hh[j] })
+            .collect();
+        let peephole = if cell.has_peepholes() {
+            or_zeros(p.peephole, 3 * h, "peepholes")
+        } else {
+            vec![0.0; 3 * h]
+        };
+        Self {
+            cell,
+            input: p.input,
+            hidden: h,
+            weight_ih: StepWeight::new(p.weight_ih, p.input, gh, batch),
+            weight_hh: StepWeight::new(p.weight_hh, h, gh, batch),
+            bias_x,
+            bias_hn: if gru {
+                bias_hh[2 * h..].to_vec()
+            } else {
+                Vec::new()
+            },
+            peephole,
+            gates: vec![0.0; batch * gh],
+            hidden_product: if gru {
+                vec![0.0; batch * gh]
+            } else {
+                Vec::new()
+            },
+            h: vec![0.0; batch * h],
+            c: if cell.has_cell_state() {
+                vec![0.0; batch * h]
+            } else {
+                Vec::new()
+            },
+            scratch: vec![0.0; 2 * h],
+        }
+    }
+
+    /// One step from `x [B, I]`; the new hidden state is left in `self.h`.
+    fn step(&mut self, x: &[f32], batch: usize) {
+        let h = self.hidden;
+        let gh = self.cell.num_gates() * h;
+        self.weight_ih.multiply(
+            MatRef::row_major(x, batch, self.input),
+            &mut self.gates,
+            false,
+        );
+        let state = MatRef::row_major(&self.h, batch, h);
+        match self.cell {
+            Cell::Gru => self
+                .weight_hh
+                .multiply(state, &mut self.hidden_product, false),
+            _ => self.weight_hh.multiply(state, &mut self.gates, true),
+        }
+        let Self {
+            cell,
+            bias_x,
+            bias_hn,
+            peephole,
+            gates,
+            hidden_product,
+            h: hidden,
+            c,
+            scratch,
+            ..
+        } = self;
+        simd(
+            #[inline(always)]
+            || {
+                for b in 0..batch {
+                    let row = b * h..(b + 1) * h;
+                    let pre = &mut gates[b * gh..(b + 1) * gh];
+                    for (p, bias) in pre.iter_mut().zip(bias_x.iter()) {
+                        *p += bias;
+                    }
+                    let hb = &mut hidden[row.clone()];
+                    match *cell {
+                        Cell::Rnn { relu } => {
+                            for (out, &p) in hb.iter_mut().zip(pre.iter()) {
+                                *out = if relu {
+                                    p.max(0.0)
+                                } else {
+                                    crate::math::tanh(p)
+                                };
+                            }
+                        }
+                        Cell::Lstm { coupled, .. } => {
+                            let (c_out, tc_out) = scratch.split_at_mut(h);
+                            let cb = &mut c[row];
+                            lstm_forward_row(pre, cb, hb, peephole, coupled, h, c_out, tc_out);
+                        }
+                        Cell::Gru => {
+                            let hp = &hidden_product[b * gh..(b + 1) * gh];
+                            gru_forward_row(pre, hp, bias_hn, hb, h, &mut scratch[..h]);
+                        }
+                    }
+                }
+            },
+        );
+    }
+}
+
+/// A stack of unidirectional layers run one step at a time for a fixed batch (1 for sampling
+/// one text). Layer `l + 1` reads layer `l`'s new hidden state; no dropout (inference).
+#[derive(Debug)]
+pub struct StackStepper {
+    batch: usize,
+    layers: Vec<StepLayer>,
+}
+
+impl StackStepper {
+    /// A stepper over `layers` (bottom first) for `batch` rows, from zero states.
+    ///
+    /// # Panics
+    /// When there are no layers, a layer's input size is not the previous layer's hidden size,
+    /// or a parameter has the wrong size.
+    pub fn new(layers: Vec<LayerParameters>, batch: usize) -> Self {
+        assert!(!layers.is_empty(), "a stack needs at least one layer");
+        assert!(batch > 0, "a stepper needs at least one row");
+        for pair in layers.windows(2) {
+            assert_eq!(
+                pair[1].input, pair[0].hidden,
+                "a layer's input size must be the previous layer's hidden size"
+            );
+        }
+        Self {
+            batch,
+            layers: layers
+                .into_iter()
+                .map(|p| StepLayer::new(p, batch))
+                .collect(),
+        }
+    }
+
+    /// Rows per step.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Number of layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Input features of the bottom layer.
+    pub fn input_size(&self) -> usize {
+        self.layers[0].input
+    }
+
+    /// Hidden size of layer `layer`.
+    pub fn hidden_size(&self, layer: usize) -> usize {
+        self.layers[layer].hidden
+    }
+
+    /// Sets every state to zero.
+    pub fn reset(&mut self) {
+        for layer in &mut self.layers {
+            layer.h.fill(0.0);
+            layer.c.fill(0.0);
+        }
+    }
+
+    /// Layer `layer`'s `[B, H]` hidden state and (LSTM; empty otherwise) cell state.
+    pub fn state(&self, layer: usize) -> (&[f32], &[f32]) {
+        let l = &self.layers[layer];
+        (&l.h, &l.c)
+    }
+
+    /// Sets layer `layer`'s state; `cell` is ignored for cells without a cell state.
+    ///
+    /// # Panics
+    /// When a state is not `[B, H]`.
+    pub fn set_state(&mut self, layer: usize, hidden: &[f32], cell: &[f32]) {
+        let l = &mut self.layers[layer];
+        l.h.copy_from_slice(hidden);
+        if l.cell.has_cell_state() {
+            l.c.copy_from_slice(cell);
+        }
+    }
+
+    /// Runs every layer one step on `x [B, I]` and returns the top layer's new hidden state
+    /// `[B, H]`.
+    ///
+    /// # Panics
+    /// When `x` is not `[B, I]`.
+    pub fn step(&mut self, x: &[f32]) -> &[f32] {
+        assert_eq!(
+            x.len(),
+            self.batch * self.layers[0].input,
+            "the step input is not [B, I]"
+        );
+        let batch = self.batch;
+        self.layers[0].step(x, batch);
+        for l in 1..self.layers.len() {
+            let (below, rest) = self.layers.split_at_mut(l);
+            rest[0].step(&below[l - 1].h, batch);
+        }
+        &self.layers[self.layers.len() - 1].h
+    }
+}
+
+/// A dense layer `y = x · W + b` applied one step at a time into a reused buffer (the output
+/// layer over a vocabulary when sampling).
+#[derive(Debug)]
+pub struct StepProjection {
+    inputs: usize,
+    weight: StepWeight,
+    bias: Vec<f32>,
+    out: Vec<f32>,
+    batch: usize,
+}
+
+impl StepProjection {
+    /// `weight [in, out]` row-major, `bias [out]` (empty: none), for `batch` rows per call.
+    ///
+    /// # Panics
+    /// When the sizes disagree.
+    pub fn new(weight: Vec<f32>, inputs: usize, bias: Vec<f32>, batch: usize) -> Self {
+        assert!(
+            inputs > 0 && weight.len().is_multiple_of(inputs),
+            "weight is not [in, out]"
+        );
+        let outputs = weight.len() / inputs;
+        let bias = if bias.is_empty() {
+            vec![0.0; outputs]
+        } else {
+            assert_eq!(bias.len(), outputs, "bias is not [out]");
+            bias
+        };
+        Self {
+            inputs,
+            weight: StepWeight::new(weight, inputs, outputs, batch),
+            bias,
+            out: vec![0.0; batch * outputs],
+            batch,
+        }
+    }
+
+    /// Output features.
+    pub fn outputs(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// `x [B, in] -> [B, out]`.
+    pub fn apply(&mut self, x: &[f32]) -> &[f32] {
+        for row in self.out.chunks_exact_mut(self.bias.len()) {
+            row.copy_from_slice(&self.bias);
+        }
+        self.weight.multiply(
+            MatRef::row_major(x, self.batch, self.inputs),
+            &mut self.out,
+            true,
+        );
+        &self.out
+    }
+}
