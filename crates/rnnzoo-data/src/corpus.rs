@@ -65,6 +65,9 @@ pub enum CorpusError {
 /// Named corpora that `scripts/fetch-data.sh` can fetch.
 pub const KNOWN_CORPORA: &[&str] = &["shakespeare", "vader", "fortunes"];
 
+/// Other data `scripts/fetch-data.sh` can fetch: pretrained word vectors.
+pub const KNOWN_VECTORS: &[&str] = &["minilm"];
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CorpusError + '_ {
     move |source| CorpusError::Io {
         path: path.to_path_buf(),
@@ -151,6 +154,30 @@ pub fn ensure_corpus(name: &str) -> Result<PathBuf, CorpusError> {
             known: KNOWN_CORPORA.join(", "),
         });
     }
+    fetch(name)
+}
+
+/// Makes sure a data file a config names exists: a missing file under a folder that
+/// `scripts/fetch-data.sh` fills (`data/minilm/word-vectors.txt`) is fetched first; any other
+/// missing file is an error naming it.
+pub fn ensure_data_file(path: &Path) -> Result<(), CorpusError> {
+    if path.is_file() {
+        return Ok(());
+    }
+    let fetchable = path
+        .strip_prefix(data_dir())
+        .ok()
+        .and_then(|rest| rest.components().next())
+        .and_then(|c| c.as_os_str().to_str())
+        .filter(|name| KNOWN_CORPORA.contains(name) || KNOWN_VECTORS.contains(name));
+    if let Some(name) = fetchable {
+        fetch(name)?;
+    }
+    std::fs::metadata(path).map(|_| ()).map_err(io(path))
+}
+
+/// Runs `scripts/fetch-data.sh name` unless `data/name` is complete.
+fn fetch(name: &str) -> Result<PathBuf, CorpusError> {
     let dir = data_dir().join(name);
     if dir.join(".complete").is_file() {
         return Ok(dir);
@@ -164,7 +191,7 @@ pub fn ensure_corpus(name: &str) -> Result<PathBuf, CorpusError> {
     };
     let script = fetch_script()
         .ok_or_else(|| fail("scripts/fetch-data.sh not found from the current directory".into()))?;
-    eprintln!("corpus `{name}` is missing: running {}", script.display());
+    eprintln!("`{name}` is missing: running {}", script.display());
     let status = Command::new("bash")
         .arg(&script)
         .arg(name)

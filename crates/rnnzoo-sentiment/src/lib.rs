@@ -3,7 +3,8 @@
 //!
 //! In the order data flows: [`data`] (files to labelled examples and token ids), [`model`]
 //! (embedding, recurrent encoder, pooling, classifier), [`metrics`], [`training`] (the loop),
-//! [`inference`] (evaluation and prediction on a trained run); [`finetune`] starts a classifier
+//! [`inference`] (evaluation and prediction on a trained run), [`vectors`] (pretrained word
+//! vectors); [`finetune`] starts a classifier
 //! from a trained classifier or word-level language model.
 
 pub mod data;
@@ -12,6 +13,7 @@ pub mod inference;
 pub mod metrics;
 pub mod model;
 pub mod training;
+pub mod vectors;
 
 /// Errors of the classification task, each naming what it concerns.
 #[derive(Debug, thiserror::Error)]

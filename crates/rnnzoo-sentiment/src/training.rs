@@ -25,6 +25,7 @@ use crate::finetune::{self, Initial};
 use crate::inference::evaluate;
 use crate::metrics::Report;
 use crate::model::{Classifier, pad_batch};
+use crate::vectors::{Coverage, embedding_rows};
 
 /// Batches are drawn from pools of this many batches' worth of examples sorted by length, so
 /// a batch holds texts of similar length (little padding) while the order stays random.
@@ -153,51 +154,16 @@ pub fn load_classes(run: &RunDir) -> Result<Vec<String>, SentimentError> {
     serde_json::from_str(&text).map_err(|e| SentimentError::io(&path, e))
 }
 
-/// Reads word vectors in word2vec/GloVe text format into the embedding rows of known words.
-/// Returns how many vocabulary words were found.
+/// Fills the embedding rows of `vocab` from word vectors in word2vec/GloVe text format (see
+/// [`crate::vectors`]: exact matches, WordPiece compositions, random rows on the vectors' scale).
 pub fn load_pretrained(
     model: &mut Classifier,
     vocab: &Vocab,
     path: &Path,
-) -> Result<usize, SentimentError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SentimentError::io(path, e))?;
+    seed: u64,
+) -> Result<Coverage, SentimentError> {
     let [v, dim] = model.embedding.weight.dims();
-    let mut rows: Vec<f32> = model
-        .embedding
-        .weight
-        .val()
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .expect("f32 weights");
-    let mut found = 0;
-    for (i, line) in text.lines().enumerate() {
-        let mut parts = line.split_whitespace();
-        let Some(word) = parts.next() else { continue };
-        let values: Vec<&str> = parts.collect();
-        if i == 0 && values.len() == 1 {
-            continue; // word2vec header: "<count> <dim>"
-        }
-        if values.len() != dim {
-            return Err(SentimentError::Data {
-                path: path.display().to_string(),
-                line: i + 1,
-                message: format!("{} values, but model.embedding.size is {dim}", values.len()),
-            });
-        }
-        if !vocab.contains(word) {
-            continue;
-        }
-        let id = vocab.id(word);
-        for (k, s) in values.iter().enumerate() {
-            rows[id * dim + k] = s.parse().map_err(|_| SentimentError::Data {
-                path: path.display().to_string(),
-                line: i + 1,
-                message: format!("`{s}` is not a number"),
-            })?;
-        }
-        found += 1;
-    }
+    let (rows, coverage) = embedding_rows(path, &vocab.tokens, dim, seed)?;
     let device = model.embedding.weight.device();
     let weight = std::mem::replace(
         &mut model.embedding.weight,
@@ -211,7 +177,7 @@ pub fn load_pretrained(
             new
         }
     });
-    Ok(found)
+    Ok(coverage)
 }
 
 /// Length-bucketed batches of example indices for one epoch.
@@ -282,11 +248,16 @@ pub fn train(
             println!("model.embedding.pretrained: not read, the run's trained embedding is used");
         }
     } else if let Some(path) = &config.model.embedding.pretrained {
-        let found = load_pretrained(&mut model, &data.vocab, path)?;
+        let c = load_pretrained(&mut model, &data.vocab, path, config.seed)?;
         println!(
-            "pretrained vectors: {found} of {} vocabulary words found in {}",
+            "pretrained vectors from {}: {} of {} vocabulary words found, {} composed of \
+             WordPiece pieces, {} random (std {:.3})",
+            path.display(),
+            c.exact,
             data.vocab.len(),
-            path.display()
+            c.composed,
+            c.random,
+            c.std
         );
     }
     if config.model.embedding.freeze {

@@ -195,3 +195,59 @@ fn frozen_parts_keep_their_initial_weights() {
         "the encoder trains"
     );
 }
+
+#[test]
+fn pretrained_vectors_fill_the_embedding_exactly_or_from_wordpieces() {
+    let _turn = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir("vectors");
+    let data = write_reviews(&dir);
+    // Vectors for some words as they are, the pieces of `lovely` (`love ##ly`), nothing for
+    // the rest; frozen, so the trained run still holds exactly these rows.
+    let dim = 16;
+    let vector = |k: usize| -> Vec<f32> { (0..dim).map(|j| (k * dim + j) as f32 * 0.01).collect() };
+    let entries = [("good", 1), ("bad", 2), ("the", 3), ("love", 4), ("##ly", 6)];
+    let mut file = format!("{} {dim}\n", entries.len());
+    for (word, k) in entries {
+        let values: Vec<String> = vector(k).iter().map(f32::to_string).collect();
+        file.push_str(&format!("{word} {}\n", values.join(" ")));
+    }
+    let vectors = dir.join("vectors.txt");
+    std::fs::write(&vectors, file).unwrap();
+    let cfg = config(
+        &data,
+        &[
+            &format!(
+                "model.embedding={{size: {dim}, pretrained: {}, freeze: true}}",
+                vectors.display()
+            ),
+            "train.epochs=1",
+        ],
+    );
+    let (run, _) = train(&cfg, &dir.join("runs"), &Device::flex()).unwrap();
+    let loaded = load_run(&run.path, &Device::flex()).unwrap();
+    let rows: Vec<f32> = loaded
+        .model
+        .embedding
+        .weight
+        .val()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
+    let row = |word: &str| {
+        let id = loaded.vocab.id(word);
+        assert_ne!(id, 0, "`{word}` is in the vocabulary");
+        rows[id * dim..(id + 1) * dim].to_vec()
+    };
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+    assert!(close(&row("good"), &vector(1)));
+    assert!(close(&row("bad"), &vector(2)));
+    let lovely: Vec<f32> = (0..dim).map(|j| (vector(4)[j] + vector(6)[j]) / 2.0).collect();
+    assert!(close(&row("lovely"), &lovely), "the mean of `love` and `##ly`");
+    // An unknown word gets a random row on the vectors' scale, not one of theirs.
+    let awful = row("awful");
+    assert!(entries.iter().all(|&(_, k)| !close(&awful, &vector(k))));
+    let std = (awful.iter().map(|x| x * x).sum::<f32>() / dim as f32).sqrt();
+    assert!(std < 1.0, "random rows take the loaded vectors' scale, got std {std}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
