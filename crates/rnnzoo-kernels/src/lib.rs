@@ -25,6 +25,18 @@ pub fn has_avx2_fma() -> bool {
     })
 }
 
+/// Whether this CPU runs the AVX-512 matrix-product kernel (checked once; `RNNZOO_NO_AVX512=1`
+/// turns it off, to compare the two kernels on one machine).
+#[cfg(target_arch = "x86_64")]
+pub fn has_avx512f() -> bool {
+    use std::sync::OnceLock;
+    static DETECTED: OnceLock<bool> = OnceLock::new();
+    *DETECTED.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::env::var_os("RNNZOO_NO_AVX512").is_none_or(|v| v.is_empty() || v == "0")
+    })
+}
+
 /// Runs `f`, compiled with AVX2 and FMA enabled when the CPU has them, so the element-wise loops
 /// inlined into it vectorise 8 wide; plain otherwise. Pass closures marked `#[inline(always)]`:
 /// a closure the optimiser leaves out of line is compiled for the baseline target.

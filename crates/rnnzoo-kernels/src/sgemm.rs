@@ -5,8 +5,9 @@
 //! right-hand side on every call) and 65-70 GFLOP/s on the large products, against a core peak
 //! of about 156. A recurrent layer multiplies by the same `W_hh` at every step, so this module
 //! packs a right-hand side once ([`PackedRhs`]) and reuses it for all steps, and runs a 6x16
-//! AVX2/FMA micro-kernel (a portable kernel elsewhere) in the BLIS loop order. Products are
-//! split over rayon's threads by row blocks, or by column panels when there are few rows.
+//! AVX2/FMA micro-kernel (a portable kernel elsewhere; a 6x32 AVX-512 one over two panels where
+//! the CPU has AVX-512F) in the BLIS loop order. Products are split over rayon's threads by row
+//! blocks, or by column panels when there are few rows.
 
 use std::ops::Range;
 
@@ -137,6 +138,12 @@ impl PackedRhs {
     fn panel(&self, k0: usize, kc: usize, p: usize) -> &[f32] {
         let start = k0 * self.n_padded + p * kc * NR;
         &self.data[start..start + kc * NR]
+    }
+
+    /// Panels `p` and `p + 1` of a block, which are stored one after the other.
+    fn panel_pair(&self, k0: usize, kc: usize, p: usize) -> &[f32] {
+        let start = k0 * self.n_padded + p * kc * NR;
+        &self.data[start..start + 2 * kc * NR]
     }
 }
 
@@ -365,21 +372,72 @@ unsafe fn block_product(
     let row_panels = mc.div_ceil(MR);
     let mut packed_a = vec![0.0f32; row_panels * MR * KC.min(b.k)];
     let mut tile = [0.0f32; MR * NR];
-    let kernel = micro_kernel();
+    let mut wide_tile = [0.0f32; MR * 2 * NR];
+    let kernels = micro_kernels();
+    let wide_kernels = wide_kernels();
     for k0 in (0..b.k).step_by(KC) {
         let kc = KC.min(b.k - k0);
         pack_lhs(a, rows.start, mc, k0, kc, &mut packed_a);
         let add = accumulate || k0 > 0;
-        for p in panel_range.clone() {
+        let mut p = panel_range.start;
+        while p < panel_range.end {
+            if let Some(wide) = wide_kernels
+                && p + 1 < panel_range.end
+            {
+                // Two adjacent panels (stored one after the other) in one pass over A.
+                let panels = b.panel_pair(k0, kc, p);
+                let j0 = p * NR;
+                let width = (2 * NR).min(n - j0);
+                for rp in 0..row_panels {
+                    let lhs = &packed_a[rp * MR * kc..(rp + 1) * MR * kc];
+                    let i0 = rows.start + rp * MR;
+                    let height = MR.min(rows.end - i0);
+                    let kernel = wide[height - 1];
+                    if width == 2 * NR {
+                        // SAFETY: lhs holds kc x MR values, panels 2 x kc x NR; the
+                        // height x 2NR tile at (i0, j0) lies in this task's part of C.
+                        unsafe {
+                            kernel(
+                                kc,
+                                lhs.as_ptr(),
+                                panels.as_ptr(),
+                                out.0.add(i0 * ldc + j0),
+                                ldc,
+                                add,
+                            )
+                        };
+                        continue;
+                    }
+                    // SAFETY: as above, into the local MR x 2NR tile.
+                    unsafe {
+                        kernel(
+                            kc,
+                            lhs.as_ptr(),
+                            panels.as_ptr(),
+                            wide_tile.as_mut_ptr(),
+                            2 * NR,
+                            false,
+                        )
+                    };
+                    // SAFETY: rows i0.. < m and columns j0..j0 + width < n are this task's.
+                    unsafe { copy_tile(&wide_tile, 2 * NR, out, i0, j0, ldc, height, width, add) };
+                }
+                p += 2;
+                continue;
+            }
             let panel = b.panel(k0, kc, p);
             let j0 = p * NR;
             let width = NR.min(n - j0);
+            p += 1;
             for rp in 0..row_panels {
                 let lhs = &packed_a[rp * MR * kc..(rp + 1) * MR * kc];
                 let i0 = rows.start + rp * MR;
                 let height = MR.min(rows.end - i0);
-                if height == MR && width == NR {
-                    // SAFETY: lhs holds kc x MR values, panel kc x NR; the full MR x NR tile at
+                // A short last row panel runs the kernel for just its rows: 32 rows are five
+                // full panels and a 2-row one, which a full 6-row kernel would pad to 36.
+                let kernel = kernels[height - 1];
+                if width == NR {
+                    // SAFETY: lhs holds kc x MR values, panel kc x NR; the height x NR tile at
                     // (i0, j0) lies in this task's part of C.
                     unsafe {
                         kernel(
@@ -405,22 +463,40 @@ unsafe fn block_product(
                         false,
                     )
                 };
-                for r in 0..height {
-                    // SAFETY: row i0 + r < m and columns j0..j0 + width < n lie in this task's
-                    // part of C.
-                    let dst = unsafe {
-                        std::slice::from_raw_parts_mut(out.0.add((i0 + r) * ldc + j0), width)
-                    };
-                    let src = &tile[r * NR..r * NR + width];
-                    if add {
-                        for (d, s) in dst.iter_mut().zip(src) {
-                            *d += s;
-                        }
-                    } else {
-                        dst.copy_from_slice(src);
-                    }
-                }
+                // SAFETY: rows i0.. < m and columns j0..j0 + width < n are this task's.
+                unsafe { copy_tile(&tile, NR, out, i0, j0, ldc, height, width, add) };
             }
+        }
+    }
+}
+
+/// Copies (or adds) the `height x width` corner of a scratch tile with row stride `stride` into
+/// C at `(i0, j0)`.
+///
+/// # Safety
+/// Those rows and columns must lie inside C and belong to the calling task.
+#[allow(clippy::too_many_arguments)]
+unsafe fn copy_tile(
+    tile: &[f32],
+    stride: usize,
+    out: OutPtr,
+    i0: usize,
+    j0: usize,
+    ldc: usize,
+    height: usize,
+    width: usize,
+    add: bool,
+) {
+    for r in 0..height {
+        // SAFETY: by the caller's contract.
+        let dst = unsafe { std::slice::from_raw_parts_mut(out.0.add((i0 + r) * ldc + j0), width) };
+        let src = &tile[r * stride..r * stride + width];
+        if add {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d += s;
+            }
+        } else {
+            dst.copy_from_slice(src);
         }
     }
 }
@@ -453,26 +529,69 @@ fn pack_lhs(a: MatRef, i0: usize, mc: usize, k0: usize, kc: usize, packed: &mut 
     }
 }
 
-/// `C[MR][NR] (+)= lhs[kc][MR]ᵀ · rhs[kc][NR]` for a tile of C with row stride `ldc`; adds to
-/// the tile when the last argument is true, overwrites it otherwise.
+/// `C[R][NR] (+)= lhs[kc][MR]ᵀ · rhs[kc][NR]` for the first `R` rows of a packed row panel,
+/// into a tile of C with row stride `ldc`; adds to the tile when the last argument is true,
+/// overwrites it otherwise.
 type MicroKernel = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, bool);
 
-fn micro_kernel() -> MicroKernel {
+/// The micro-kernels for 1..=MR rows (index `rows - 1`).
+fn micro_kernels() -> [MicroKernel; MR] {
     #[cfg(target_arch = "x86_64")]
     {
         if crate::has_avx2_fma() {
-            return kernel_avx2_fma;
+            return [
+                kernel_avx2_fma::<1>,
+                kernel_avx2_fma::<2>,
+                kernel_avx2_fma::<3>,
+                kernel_avx2_fma::<4>,
+                kernel_avx2_fma::<5>,
+                kernel_avx2_fma::<6>,
+            ];
         }
     }
-    kernel_portable
+    [
+        kernel_portable::<1>,
+        kernel_portable::<2>,
+        kernel_portable::<3>,
+        kernel_portable::<4>,
+        kernel_portable::<5>,
+        kernel_portable::<6>,
+    ]
 }
 
+/// The AVX-512 kernels for 1..=MR rows over two adjacent panels (a `R x 2NR` tile), where the
+/// CPU has AVX-512F. One 16-lane register covers a panel row, so a step of `k` is two loads of
+/// B, `R` broadcasts of A and `2R` fused multiply-adds: half the instructions of two AVX2
+/// passes. Cores with two 512-bit FMA units (Intel's server parts) run twice the AVX2 rate;
+/// Zen 4 splits each 512-bit operation in two and gains only the fewer instructions.
+type WideKernel = MicroKernel;
+
+fn wide_kernels() -> Option<[WideKernel; MR]> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if crate::has_avx512f() {
+            return Some([
+                kernel_avx512::<1>,
+                kernel_avx512::<2>,
+                kernel_avx512::<3>,
+                kernel_avx512::<4>,
+                kernel_avx512::<5>,
+                kernel_avx512::<6>,
+            ]);
+        }
+    }
+    None
+}
+
+/// `C[R][2NR] (+)= lhs[kc][MR]ᵀ · [rhs0 | rhs1]` where `rhs` holds the two panels `[kc][NR]`
+/// one after the other.
+///
 /// # Safety
-/// `lhs` must hold `kc·MR` and `rhs` `kc·NR` values, `c` must address an `MR x NR` tile with
-/// row stride `ldc`, and the CPU must support AVX2 and FMA.
+/// `lhs` must hold `kc·MR` and `rhs` `2·kc·NR` values, `c` must address an `R x 2NR` tile with
+/// row stride `ldc`, and the CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn kernel_avx2_fma(
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel_avx512<const R: usize>(
     kc: usize,
     lhs: *const f32,
     rhs: *const f32,
@@ -481,7 +600,54 @@ unsafe fn kernel_avx2_fma(
     add: bool,
 ) {
     use std::arch::x86_64::*;
-    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    let mut acc = [[_mm512_setzero_ps(); 2]; R];
+    let (mut a, mut b0, mut b1) = (lhs, rhs, rhs.wrapping_add(kc * NR));
+    for _ in 0..kc {
+        // SAFETY: `a` advances by MR and `b0`, `b1` by NR per iteration, kc times, inside lhs
+        // and the two panels of rhs.
+        unsafe {
+            let v0 = _mm512_loadu_ps(b0);
+            let v1 = _mm512_loadu_ps(b1);
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*a.wrapping_add(r));
+                row[0] = _mm512_fmadd_ps(av, v0, row[0]);
+                row[1] = _mm512_fmadd_ps(av, v1, row[1]);
+            }
+        }
+        a = a.wrapping_add(MR);
+        b0 = b0.wrapping_add(NR);
+        b1 = b1.wrapping_add(NR);
+    }
+    for (r, row) in acc.iter().enumerate() {
+        let dst = c.wrapping_add(r * ldc);
+        // SAFETY: row r of the tile holds 2NR values at `dst`.
+        unsafe {
+            let (mut v0, mut v1) = (row[0], row[1]);
+            if add {
+                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(dst));
+                v1 = _mm512_add_ps(v1, _mm512_loadu_ps(dst.wrapping_add(NR)));
+            }
+            _mm512_storeu_ps(dst, v0);
+            _mm512_storeu_ps(dst.wrapping_add(NR), v1);
+        }
+    }
+}
+
+/// # Safety
+/// `lhs` must hold `kc·MR` and `rhs` `kc·NR` values, `c` must address an `R x NR` tile with
+/// row stride `ldc`, and the CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel_avx2_fma<const R: usize>(
+    kc: usize,
+    lhs: *const f32,
+    rhs: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    add: bool,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
     let (mut a, mut b) = (lhs, rhs);
     for _ in 0..kc {
         // SAFETY: `a` and `b` advance by MR and NR per iteration, kc times, inside lhs and rhs.
@@ -515,9 +681,9 @@ unsafe fn kernel_avx2_fma(
 /// Portable kernel, written so the compiler vectorises it for the target's baseline SIMD.
 ///
 /// # Safety
-/// `lhs` must hold `kc·MR` and `rhs` `kc·NR` values, and `c` must address an `MR x NR` tile
+/// `lhs` must hold `kc·MR` and `rhs` `kc·NR` values, and `c` must address an `R x NR` tile
 /// with row stride `ldc`.
-unsafe fn kernel_portable(
+unsafe fn kernel_portable<const R: usize>(
     kc: usize,
     lhs: *const f32,
     rhs: *const f32,
@@ -532,7 +698,7 @@ unsafe fn kernel_portable(
             std::slice::from_raw_parts(rhs, kc * NR),
         )
     };
-    let mut acc = [[0.0f32; NR]; MR];
+    let mut acc = [[0.0f32; NR]; R];
     for (a, b) in lhs.chunks_exact(MR).zip(rhs.chunks_exact(NR)) {
         for (row, &av) in acc.iter_mut().zip(a) {
             for (c, &bv) in row.iter_mut().zip(b) {
@@ -587,6 +753,10 @@ mod tests {
             (32, 64, 48),
             (100, 513, 33),
             (5, 3, 2),
+            // Pairs of panels (AVX-512) with a partial pair, a single last panel, both.
+            (13, 100, 20),
+            (32, 300, 100),
+            (64, 257, 96),
         ] {
             let a = values(m * k, 1);
             let b = values(k * n, 2);
@@ -614,17 +784,69 @@ mod tests {
     }
 
     #[test]
-    fn both_kernels_agree() {
+    fn both_kernels_agree_for_every_row_count() {
         let (kc, lhs, rhs) = (37, values(37 * MR, 3), values(37 * NR, 4));
-        let mut t1 = [0.0f32; MR * NR];
-        let mut t2 = [0.0f32; MR * NR];
-        // SAFETY: sizes as required.
-        unsafe { kernel_portable(kc, lhs.as_ptr(), rhs.as_ptr(), t1.as_mut_ptr(), NR, false) };
-        let kernel = micro_kernel();
-        // SAFETY: as above; `micro_kernel` only returns the AVX2 kernel on a CPU that has it.
-        unsafe { kernel(kc, lhs.as_ptr(), rhs.as_ptr(), t2.as_mut_ptr(), NR, false) };
-        for (x, y) in t1.iter().zip(&t2) {
-            assert!((x - y).abs() < 1e-5);
+        let portable = [
+            kernel_portable::<1> as MicroKernel,
+            kernel_portable::<2>,
+            kernel_portable::<3>,
+            kernel_portable::<4>,
+            kernel_portable::<5>,
+            kernel_portable::<6>,
+        ];
+        for (rows, kernel) in micro_kernels().into_iter().enumerate().map(|(i, k)| (i + 1, k)) {
+            // Rows past `rows` must be left alone: the tiles start at 7.0.
+            let mut t1 = [7.0f32; MR * NR];
+            let mut t2 = [7.0f32; MR * NR];
+            // SAFETY: sizes as required; `micro_kernels` only returns the AVX2 kernels on a
+            // CPU that has it.
+            unsafe {
+                portable[rows - 1](kc, lhs.as_ptr(), rhs.as_ptr(), t1.as_mut_ptr(), NR, false);
+                kernel(kc, lhs.as_ptr(), rhs.as_ptr(), t2.as_mut_ptr(), NR, true);
+            }
+            for (i, (x, y)) in t1.iter().zip(&t2).enumerate() {
+                if i < rows * NR {
+                    assert!((x + 7.0 - y).abs() < 1e-5, "{rows} rows, element {i}");
+                } else {
+                    assert_eq!((*x, *y), (7.0, 7.0), "{rows} rows: row {} untouched", i / NR);
+                }
+            }
+            let want: f32 = (0..kc).map(|p| lhs[p * MR] * rhs[p * NR]).sum();
+            assert!((t1[0] - want).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn the_wide_kernels_equal_two_narrow_passes() {
+        let Some(wide) = wide_kernels() else {
+            eprintln!("no AVX-512 on this CPU: nothing to compare");
+            return;
+        };
+        let (kc, lhs, rhs) = (29, values(29 * MR, 5), values(2 * 29 * NR, 6));
+        for (rows, kernel) in wide.into_iter().enumerate().map(|(i, k)| (i + 1, k)) {
+            let mut want = [3.0f32; MR * 2 * NR];
+            let mut got = [3.0f32; MR * 2 * NR];
+            // SAFETY: sizes as required; `wide_kernels` only returns kernels the CPU runs.
+            unsafe {
+                for half in 0..2 {
+                    kernel_portable::<6>(
+                        kc,
+                        lhs.as_ptr(),
+                        rhs.as_ptr().add(half * kc * NR),
+                        want.as_mut_ptr().add(half * NR),
+                        2 * NR,
+                        true,
+                    );
+                }
+                kernel(kc, lhs.as_ptr(), rhs.as_ptr(), got.as_mut_ptr(), 2 * NR, true);
+            }
+            for (i, (x, y)) in want.iter().zip(&got).enumerate() {
+                if i < rows * 2 * NR {
+                    assert!((x - y).abs() < 1e-5, "{rows} rows, element {i}: {x} vs {y}");
+                } else {
+                    assert_eq!(*y, 3.0, "{rows} rows: row {} untouched", i / (2 * NR));
+                }
+            }
         }
     }
 }
