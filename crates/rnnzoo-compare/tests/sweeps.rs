@@ -37,7 +37,11 @@ fn shipped_sweeps_expand_into_valid_runs() {
         );
     }
     let path = configs().join("compare/movies-cells.yaml");
-    assert_eq!(plan(&load_sweep(&path).unwrap(), &path).unwrap().len(), 9);
+    assert_eq!(
+        plan(&load_sweep(&path).unwrap(), &path).unwrap().len(),
+        12,
+        "3 cells on pretrained vectors and 1 on random ones, x 3 seeds"
+    );
     let path = configs().join("compare/memory.yaml");
     let runs = plan(&load_sweep(&path).unwrap(), &path).unwrap();
     assert_eq!(runs.len(), 48, "2 problems x 4 delays x 3 cells x 2 seeds");

@@ -794,7 +794,11 @@ mod tests {
             kernel_portable::<5>,
             kernel_portable::<6>,
         ];
-        for (rows, kernel) in micro_kernels().into_iter().enumerate().map(|(i, k)| (i + 1, k)) {
+        for (rows, kernel) in micro_kernels()
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| (i + 1, k))
+        {
             // Rows past `rows` must be left alone: the tiles start at 7.0.
             let mut t1 = [7.0f32; MR * NR];
             let mut t2 = [7.0f32; MR * NR];
@@ -808,7 +812,12 @@ mod tests {
                 if i < rows * NR {
                     assert!((x + 7.0 - y).abs() < 1e-5, "{rows} rows, element {i}");
                 } else {
-                    assert_eq!((*x, *y), (7.0, 7.0), "{rows} rows: row {} untouched", i / NR);
+                    assert_eq!(
+                        (*x, *y),
+                        (7.0, 7.0),
+                        "{rows} rows: row {} untouched",
+                        i / NR
+                    );
                 }
             }
             let want: f32 = (0..kc).map(|p| lhs[p * MR] * rhs[p * NR]).sum();
@@ -838,7 +847,14 @@ mod tests {
                         true,
                     );
                 }
-                kernel(kc, lhs.as_ptr(), rhs.as_ptr(), got.as_mut_ptr(), 2 * NR, true);
+                kernel(
+                    kc,
+                    lhs.as_ptr(),
+                    rhs.as_ptr(),
+                    got.as_mut_ptr(),
+                    2 * NR,
+                    true,
+                );
             }
             for (i, (x, y)) in want.iter().zip(&got).enumerate() {
                 if i < rows * 2 * NR {

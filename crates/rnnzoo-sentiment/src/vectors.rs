@@ -139,7 +139,11 @@ impl<'a> VectorFile<'a> {
                 let mut end = chars.len();
                 let found = loop {
                     let body: String = chars[start..end].iter().collect();
-                    let piece = if start == 0 { body } else { format!("##{body}") };
+                    let piece = if start == 0 {
+                        body
+                    } else {
+                        format!("##{body}")
+                    };
                     if self.rows.contains_key(piece.as_str()) {
                         break Some(piece);
                     }
@@ -271,7 +275,10 @@ mod tests {
         }
         std::fs::write(&path, text).unwrap();
         let (rows, coverage) = embedding_rows(&path, &vocab, 2, 3).unwrap();
-        assert_eq!((coverage.exact, coverage.composed, coverage.random), (200, 0, 200));
+        assert_eq!(
+            (coverage.exact, coverage.composed, coverage.random),
+            (200, 0, 200)
+        );
         assert!((coverage.std - 0.5).abs() < 1e-6);
         assert_eq!(&rows[..2], [0.5, -0.5]);
         let random: Vec<f32> = rows.chunks(4).flat_map(|c| [c[2], c[3]]).collect();
@@ -287,7 +294,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert_eq!(err, "vectors.txt:2: 1 values, but model.embedding.size is 2");
+        assert_eq!(
+            err,
+            "vectors.txt:2: 1 values, but model.embedding.size is 2"
+        );
         let err = VectorFile::parse("good 1 x\n", path, 2)
             .unwrap()
             .exact("good")

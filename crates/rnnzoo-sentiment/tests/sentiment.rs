@@ -205,7 +205,13 @@ fn pretrained_vectors_fill_the_embedding_exactly_or_from_wordpieces() {
     // the rest; frozen, so the trained run still holds exactly these rows.
     let dim = 16;
     let vector = |k: usize| -> Vec<f32> { (0..dim).map(|j| (k * dim + j) as f32 * 0.01).collect() };
-    let entries = [("good", 1), ("bad", 2), ("the", 3), ("love", 4), ("##ly", 6)];
+    let entries = [
+        ("good", 1),
+        ("bad", 2),
+        ("the", 3),
+        ("love", 4),
+        ("##ly", 6),
+    ];
     let mut file = format!("{} {dim}\n", entries.len());
     for (word, k) in entries {
         let values: Vec<String> = vector(k).iter().map(f32::to_string).collect();
@@ -242,12 +248,20 @@ fn pretrained_vectors_fill_the_embedding_exactly_or_from_wordpieces() {
     let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
     assert!(close(&row("good"), &vector(1)));
     assert!(close(&row("bad"), &vector(2)));
-    let lovely: Vec<f32> = (0..dim).map(|j| (vector(4)[j] + vector(6)[j]) / 2.0).collect();
-    assert!(close(&row("lovely"), &lovely), "the mean of `love` and `##ly`");
+    let lovely: Vec<f32> = (0..dim)
+        .map(|j| (vector(4)[j] + vector(6)[j]) / 2.0)
+        .collect();
+    assert!(
+        close(&row("lovely"), &lovely),
+        "the mean of `love` and `##ly`"
+    );
     // An unknown word gets a random row on the vectors' scale, not one of theirs.
     let awful = row("awful");
     assert!(entries.iter().all(|&(_, k)| !close(&awful, &vector(k))));
     let std = (awful.iter().map(|x| x * x).sum::<f32>() / dim as f32).sqrt();
-    assert!(std < 1.0, "random rows take the loaded vectors' scale, got std {std}");
+    assert!(
+        std < 1.0,
+        "random rows take the loaded vectors' scale, got std {std}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
