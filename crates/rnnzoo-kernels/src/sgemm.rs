@@ -135,15 +135,10 @@ impl PackedRhs {
         self.n
     }
 
-    fn panel(&self, k0: usize, kc: usize, p: usize) -> &[f32] {
+    /// Panels `p..p + span` of block `k0`, which are stored one after the other.
+    fn panels(&self, k0: usize, kc: usize, p: usize, span: usize) -> &[f32] {
         let start = k0 * self.n_padded + p * kc * NR;
-        &self.data[start..start + kc * NR]
-    }
-
-    /// Panels `p` and `p + 1` of a block, which are stored one after the other.
-    fn panel_pair(&self, k0: usize, kc: usize, p: usize) -> &[f32] {
-        let start = k0 * self.n_padded + p * kc * NR;
-        &self.data[start..start + 2 * kc * NR]
+        &self.data[start..start + span * kc * NR]
     }
 }
 
@@ -371,8 +366,8 @@ unsafe fn block_product(
     let mc = rows.len();
     let row_panels = mc.div_ceil(MR);
     let mut packed_a = vec![0.0f32; row_panels * MR * KC.min(b.k)];
-    let mut tile = [0.0f32; MR * NR];
-    let mut wide_tile = [0.0f32; MR * 2 * NR];
+    // Scratch for edge tiles, wide enough for two panels.
+    let mut tile = [0.0f32; MR * 2 * NR];
     let kernels = micro_kernels();
     let wide_kernels = wide_kernels();
     for k0 in (0..b.k).step_by(KC) {
@@ -381,69 +376,32 @@ unsafe fn block_product(
         let add = accumulate || k0 > 0;
         let mut p = panel_range.start;
         while p < panel_range.end {
-            if let Some(wide) = wide_kernels
-                && p + 1 < panel_range.end
-            {
-                // Two adjacent panels (stored one after the other) in one pass over A.
-                let panels = b.panel_pair(k0, kc, p);
-                let j0 = p * NR;
-                let width = (2 * NR).min(n - j0);
-                for rp in 0..row_panels {
-                    let lhs = &packed_a[rp * MR * kc..(rp + 1) * MR * kc];
-                    let i0 = rows.start + rp * MR;
-                    let height = MR.min(rows.end - i0);
-                    let kernel = wide[height - 1];
-                    if width == 2 * NR {
-                        // SAFETY: lhs holds kc x MR values, panels 2 x kc x NR; the
-                        // height x 2NR tile at (i0, j0) lies in this task's part of C.
-                        unsafe {
-                            kernel(
-                                kc,
-                                lhs.as_ptr(),
-                                panels.as_ptr(),
-                                out.0.add(i0 * ldc + j0),
-                                ldc,
-                                add,
-                            )
-                        };
-                        continue;
-                    }
-                    // SAFETY: as above, into the local MR x 2NR tile.
-                    unsafe {
-                        kernel(
-                            kc,
-                            lhs.as_ptr(),
-                            panels.as_ptr(),
-                            wide_tile.as_mut_ptr(),
-                            2 * NR,
-                            false,
-                        )
-                    };
-                    // SAFETY: rows i0.. < m and columns j0..j0 + width < n are this task's.
-                    unsafe { copy_tile(&wide_tile, 2 * NR, out, i0, j0, ldc, height, width, add) };
-                }
-                p += 2;
-                continue;
-            }
-            let panel = b.panel(k0, kc, p);
+            // Two adjacent panels (stored one after the other) in one pass over A where the
+            // AVX-512 kernels run, else one.
+            let (span, set) = match wide_kernels {
+                Some(wide) if p + 1 < panel_range.end => (2, wide),
+                _ => (1, kernels),
+            };
+            let panels = b.panels(k0, kc, p, span);
             let j0 = p * NR;
-            let width = NR.min(n - j0);
-            p += 1;
+            let stride = span * NR;
+            let width = stride.min(n - j0);
+            p += span;
             for rp in 0..row_panels {
                 let lhs = &packed_a[rp * MR * kc..(rp + 1) * MR * kc];
                 let i0 = rows.start + rp * MR;
                 let height = MR.min(rows.end - i0);
                 // A short last row panel runs the kernel for just its rows: 32 rows are five
                 // full panels and a 2-row one, which a full 6-row kernel would pad to 36.
-                let kernel = kernels[height - 1];
-                if width == NR {
-                    // SAFETY: lhs holds kc x MR values, panel kc x NR; the height x NR tile at
-                    // (i0, j0) lies in this task's part of C.
+                let kernel = set[height - 1];
+                if width == stride {
+                    // SAFETY: lhs holds kc x MR values, panels span x kc x NR; the
+                    // height x stride tile at (i0, j0) lies in this task's part of C.
                     unsafe {
                         kernel(
                             kc,
                             lhs.as_ptr(),
-                            panel.as_ptr(),
+                            panels.as_ptr(),
                             out.0.add(i0 * ldc + j0),
                             ldc,
                             add,
@@ -451,20 +409,20 @@ unsafe fn block_product(
                     };
                     continue;
                 }
-                // Edge tile: compute into a scratch tile, then copy the part inside C.
-                // SAFETY: as above, into the local MR x NR tile.
+                // Edge tile: compute into the scratch tile, then copy the part inside C.
+                // SAFETY: as above, into the local MR x stride tile; then rows i0.. < m and
+                // columns j0..j0 + width < n, which are this task's.
                 unsafe {
                     kernel(
                         kc,
                         lhs.as_ptr(),
-                        panel.as_ptr(),
+                        panels.as_ptr(),
                         tile.as_mut_ptr(),
-                        NR,
+                        stride,
                         false,
-                    )
-                };
-                // SAFETY: rows i0.. < m and columns j0..j0 + width < n are this task's.
-                unsafe { copy_tile(&tile, NR, out, i0, j0, ldc, height, width, add) };
+                    );
+                    copy_tile(&tile, stride, out, i0, j0, ldc, height, width, add);
+                }
             }
         }
     }
