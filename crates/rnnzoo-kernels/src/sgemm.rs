@@ -522,9 +522,7 @@ fn micro_kernels() -> [MicroKernel; MR] {
 /// B, `R` broadcasts of A and `2R` fused multiply-adds: half the instructions of two AVX2
 /// passes. Cores with two 512-bit FMA units (Intel's server parts) run twice the AVX2 rate;
 /// Zen 4 splits each 512-bit operation in two and gains only the fewer instructions.
-type WideKernel = MicroKernel;
-
-fn wide_kernels() -> Option<[WideKernel; MR]> {
+fn wide_kernels() -> Option<[MicroKernel; MR]> {
     #[cfg(target_arch = "x86_64")]
     {
         if crate::has_avx512f() {

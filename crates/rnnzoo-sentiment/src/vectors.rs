@@ -34,7 +34,7 @@ pub struct Coverage {
 pub struct VectorFile<'a> {
     path: &'a Path,
     dim: usize,
-    /// word -> (1-based line, the values' text).
+    /// word -> (0-based line index, the values' text).
     rows: HashMap<&'a str, (usize, &'a str)>,
     has_pieces: bool,
 }
@@ -65,7 +65,7 @@ impl<'a> VectorFile<'a> {
                 ));
             }
             has_pieces |= word.starts_with("##");
-            rows.entry(word).or_insert((i + 1, values));
+            rows.entry(word).or_insert((i, values));
         }
         Ok(Self {
             path,
@@ -83,7 +83,7 @@ impl<'a> VectorFile<'a> {
                 let mut v = Vec::with_capacity(self.dim);
                 for s in values.split_whitespace() {
                     v.push(s.parse().map_err(|_| {
-                        bad_line(self.path, line - 1, format!("`{s}` is not a number"))
+                        bad_line(self.path, line, format!("`{s}` is not a number"))
                     })?);
                 }
                 Ok(Some(v))
