@@ -14,11 +14,12 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use rnnzoo_data::SplitMix64;
 use rnnzoo_models::{
-    CellKind, Recurrent, RecurrentConfig, TokenDecoder, clip_grad_norm, cross_entropy, linear,
+    CellKind, FusedAdam, Recurrent, RecurrentConfig, TokenDecoder, clip_grad_norm, cross_entropy,
+    linear,
 };
 use serde::Serialize;
 
@@ -121,7 +122,7 @@ impl<M: Module> Trainer<M> {
     fn new(model: M, clip: Option<f64>) -> Self {
         Self {
             model: Some(model),
-            optim: AdamConfig::new().with_epsilon(1e-8).init(),
+            optim: FusedAdam::new(1e-8, 0.0).into(),
             clip,
         }
     }

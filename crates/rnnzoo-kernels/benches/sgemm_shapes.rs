@@ -27,12 +27,20 @@ fn main() {
         (3200, 512, 2048, "X·W_ih"),
         (3200, 2048, 512, "dpre·W_ihᵀ"),
         (512, 3200, 2048, "Xᵀ·dpre"),
+        (512, 3200, 2048, "Xᵀ·dpre (packed once)"),
+        (256, 1120, 10000, "Xᵀ·dlogits, word LM output layer"),
+        (256, 1120, 10000, "Xᵀ·dlogits (packed once)"),
+        (1120, 10000, 256, "dlogits·W_outᵀ, word LM output layer"),
     ] {
         let a = vec![0.5f32; m * k];
         let b = vec![0.25f32; k * n];
         let mut c = vec![0.0f32; m * n];
         let packed = PackedRhs::pack(MatRef::row_major(&b, k, n));
-        let g = if what.contains("packed once") {
+        let g = if what.starts_with("Xᵀ") && what.contains("packed once") {
+            gflops(m, k, n, || {
+                sgemm_packed(MatRef::row_major(&a, k, m).t(), &packed, &mut c, n, false)
+            })
+        } else if what.contains("packed once") {
             gflops(m, k, n, || {
                 sgemm_packed(MatRef::row_major(&a, m, k), &packed, &mut c, n, true)
             })

@@ -1,13 +1,14 @@
 //! CPU kernels behind rnnzoo's whole-sequence recurrent layers: a packed single-precision matrix
 //! product ([`sgemm`]), vectorisable element-wise functions ([`math`]) and the forward and
 //! backward time loops of every cell ([`sequence`]), and a step-by-step stack for generation
-//! ([`step`]). They work on plain `f32` slices; the
+//! ([`step`]), and a single-pass Adam update ([`adam`]). They work on plain `f32` slices; the
 //! `rnnzoo-models` crate connects them to Burn tensors and autodiff.
 //!
 //! This crate is compiled without debug assertions even in dev and test builds (see the
 //! workspace `Cargo.toml`): the standard library's debug-build checks on raw pointers and SIMD
 //! loads cost a third of the matrix product's time.
 
+pub mod adam;
 pub mod dense;
 pub mod loss;
 pub mod math;

@@ -471,16 +471,20 @@ fn pack_lhs(a: MatRef, i0: usize, mc: usize, k0: usize, kc: usize, packed: &mut 
         if height < MR {
             panel.fill(0.0);
         }
-        for r in 0..height {
-            let i = i0 + r0 + r;
-            if a.col_stride == 1 {
+        if a.col_stride == 1 {
+            for r in 0..height {
+                let i = i0 + r0 + r;
                 let row = &a.data[i * a.row_stride + k0..i * a.row_stride + k0 + kc];
                 for (kk, &v) in row.iter().enumerate() {
                     panel[kk * MR + r] = v;
                 }
-            } else {
-                for kk in 0..kc {
-                    panel[kk * MR + r] = a.at(i, k0 + kk);
+            }
+        } else {
+            // A transposed view (the weight gradients' `Xᵀ`): depth outermost, so that each
+            // step reads the panel's rows where they lie next to each other.
+            for kk in 0..kc {
+                for r in 0..height {
+                    panel[kk * MR + r] = a.at(i0 + r0 + r, k0 + kk);
                 }
             }
         }

@@ -14,13 +14,14 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{
-    Autodiff, Backend, Dispatch, DispatchDevice, Flex, TensorMetadata, backend_extension,
-    tensor::FloatTensor,
+    Autodiff, AutodiffBackend, Backend, Dispatch, DispatchDevice, Flex, TensorMetadata,
+    backend_extension, tensor::FloatTensor,
 };
 use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use rnnzoo_kernels::adam::AdamStep;
 use rnnzoo_kernels::sequence;
 use rnnzoo_kernels::{SavedActivations, SequenceDims, SequenceSpec, SequenceWeights};
 
@@ -54,6 +55,24 @@ pub trait SequenceBackend: Backend {
 
     /// Mean softmax cross-entropy of `logits [N, C]` against class indices, as a `[1]` tensor.
     fn cross_entropy(logits: FloatTensor<Self>, targets: Vec<usize>) -> FloatTensor<Self>;
+
+    /// One Adam step: the updated parameter and moments (see `rnnzoo_kernels::adam`).
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        step: AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// The values of a contiguous tensor, writable in place (copied first when shared).
+fn host_mut(t: &mut FlexTensor) -> &mut [f32] {
+    let (start, end) = t
+        .layout()
+        .contiguous_offsets()
+        .expect("made contiguous first");
+    &mut t.storage_mut::<f32>()[start..end]
 }
 
 /// `t` as a contiguous tensor whose storage can be read as one slice.
@@ -170,6 +189,25 @@ impl SequenceBackend for Flex {
         let classes = logits.shape()[1];
         let (loss, _) = rnnzoo_kernels::loss::forward(host(&logits), classes, &targets);
         flex(vec![loss], vec![1])
+    }
+
+    fn adam_step(
+        param: FlexTensor,
+        grad: FlexTensor,
+        moment_1: FlexTensor,
+        moment_2: FlexTensor,
+        step: AdamStep,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let grad = contiguous(grad);
+        let [mut param, mut moment_1, mut moment_2] = [param, moment_1, moment_2].map(contiguous);
+        rnnzoo_kernels::adam::adam_step(
+            host_mut(&mut param),
+            host(&grad),
+            host_mut(&mut moment_1),
+            host_mut(&mut moment_2),
+            &step,
+        );
+        (param, moment_1, moment_2)
     }
 }
 
@@ -313,6 +351,51 @@ impl<C: CheckpointStrategy> SequenceBackend for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(loss),
         }
     }
+
+    /// Optimizers update inner tensors; an autodiff caller gets the update untracked.
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        step: AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (param, moment_1, moment_2) = Flex::adam_step(
+            Self::inner(param),
+            Self::inner(grad),
+            Self::inner(moment_1),
+            Self::inner(moment_2),
+            step,
+        );
+        (
+            Self::from_inner(param),
+            Self::from_inner(moment_1),
+            Self::from_inner(moment_2),
+        )
+    }
+}
+
+/// One Adam step on tensors on the Flex device (see `rnnzoo_kernels::adam`): the updated
+/// parameter and moments, written in place where the tensors are not shared.
+pub fn adam_step<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    moment_1: Tensor<D>,
+    moment_2: Tensor<D>,
+    step: AdamStep,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    let (param, moment_1, moment_2) = <Dispatch as SequenceBackend>::adam_step(
+        param.into_dispatch(),
+        grad.into_dispatch(),
+        moment_1.into_dispatch(),
+        moment_2.into_dispatch(),
+        step,
+    );
+    (
+        Tensor::from_dispatch(param),
+        Tensor::from_dispatch(moment_1),
+        Tensor::from_dispatch(moment_2),
+    )
 }
 
 /// `linear.forward(x)` for an input of any rank, through rnnzoo's matrix product on the Flex

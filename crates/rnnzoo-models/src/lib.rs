@@ -8,6 +8,7 @@
 //!   through the same CPU kernels as the layers on the Flex backend.
 //! - [`Recurrent::stepper`], [`TokenDecoder`]: step-by-step inference (sampling, decoding) on
 //!   host buffers that a step reuses.
+//! - [`FusedAdam`]: Burn's Adam with a single-pass, multi-threaded update on the Flex backend.
 //! - [`clip_grad_norm`]: global gradient-norm clipping, as PyTorch's `clip_grad_norm_`.
 //! - [`weights`]: import and export of a layer under PyTorch's parameter names (safetensors).
 //!
@@ -27,6 +28,7 @@
 //! assert_eq!(state.hidden.dims(), [4, 4, 16]); // [layers * directions, batch, H]
 //! ```
 
+mod adam;
 mod cell;
 mod clip;
 mod fused;
@@ -34,6 +36,7 @@ mod recurrent;
 mod step;
 pub mod weights;
 
+pub use adam::FusedAdam;
 pub use cell::{CellKind, CellState, CellWeights, RnnActivation};
 pub use clip::{clip_grad_norm, grad_norm};
 pub use fused::{cross_entropy, dense, linear};

@@ -274,8 +274,9 @@ impl Checkpoint {
 mod tests {
     use super::*;
     use burn::nn::{Linear, LinearConfig};
-    use burn::optim::{AdamConfig, GradientsParams};
+    use burn::optim::GradientsParams;
     use burn::tensor::{Device, Distribution};
+    use rnnzoo_models::FusedAdam;
 
     fn step(model: Linear, optim: &mut ModuleOptimizer, x: &Tensor<2>) -> Linear {
         let grads = GradientsParams::from_grads(
@@ -293,7 +294,8 @@ mod tests {
         dev.seed(1);
         let x = Tensor::<2>::random([4, 3], Distribution::Default, &dev);
         let mut model = LinearConfig::new(3, 2).init(&dev);
-        let mut optim = AdamConfig::new().init();
+        // The optimizer training runs use (its state is Burn's Adam state).
+        let mut optim: ModuleOptimizer = FusedAdam::new(1e-5, 0.0).into();
         for _ in 0..3 {
             model = step(model, &mut optim, &x);
         }
@@ -327,7 +329,7 @@ mod tests {
         // A fresh process resumes: new parameter ids, empty optimizer, then loaded.
         let fresh = LinearConfig::new(3, 2).init(&dev);
         let (mut b, mut optim_b, loaded) =
-            Checkpoint::load(&latest, fresh, AdamConfig::new().init()).unwrap();
+            Checkpoint::load(&latest, fresh, FusedAdam::new(1e-5, 0.0).into()).unwrap();
         assert_eq!(loaded, state);
         for _ in 0..2 {
             b = step(b, &mut optim_b, &x);

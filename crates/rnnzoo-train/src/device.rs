@@ -41,13 +41,17 @@ fn wgpu() -> Result<Device, String> {
 /// unmaps them on free, so each step pays page faults, zeroing and, with two threads, TLB
 /// shoot-downs: 15% of a step on one thread and 20% on two in the LSTM benchmark (config d: 825
 /// -> 715 ms on one thread, 610 -> 489 ms on two). This raises the threshold to glibc's maximum
-/// (32 MiB) and stops trimming the heap, as PyTorch's caching allocator keeps its blocks. A no-op
-/// on other C libraries.
+/// (32 MiB), stops trimming the heap, as PyTorch's caching allocator keeps its blocks, and
+/// serves even larger blocks from the heap (no `mmap` at all): the word LM's `[1120, 10000]`
+/// logits and their gradients are 45 MB each, above any threshold glibc accepts, and their page
+/// faults were 11% of the benchmark's config a on one thread (`perf`: `clear_page`,
+/// `exc_page_fault`, unmapping). A no-op on other C libraries.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         const M_TRIM_THRESHOLD: i32 = -1;
         const M_MMAP_THRESHOLD: i32 = -3;
+        const M_MMAP_MAX: i32 = -4;
         unsafe extern "C" {
             fn mallopt(param: i32, value: i32) -> i32;
         }
@@ -55,6 +59,7 @@ pub fn keep_freed_memory() {
         unsafe {
             mallopt(M_MMAP_THRESHOLD, 32 << 20);
             mallopt(M_TRIM_THRESHOLD, i32::MAX);
+            mallopt(M_MMAP_MAX, 0);
         }
     }
 }
