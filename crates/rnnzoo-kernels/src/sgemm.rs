@@ -365,14 +365,24 @@ unsafe fn block_product(
     let n = b.n;
     let mc = rows.len();
     let row_panels = mc.div_ceil(MR);
-    let mut packed_a = vec![0.0f32; row_panels * MR * KC.min(b.k)];
+    // A row-major A is read where it lies, MR rows at a time (`Lhs` strides `(lda, 1)`):
+    // packing it cost a pass of scalar stores per depth block, a fifth of the kernel's time
+    // for the small per-step products of a hidden-128 layer. Transposed views are packed.
+    let in_place = a.col_stride == 1;
+    let mut packed_a = if in_place {
+        Vec::new()
+    } else {
+        vec![0.0f32; row_panels * MR * KC.min(b.k)]
+    };
     // Scratch for edge tiles, wide enough for two panels.
     let mut tile = [0.0f32; MR * 2 * NR];
     let kernels = micro_kernels();
     let wide_kernels = wide_kernels();
     for k0 in (0..b.k).step_by(KC) {
         let kc = KC.min(b.k - k0);
-        pack_lhs(a, rows.start, mc, k0, kc, &mut packed_a);
+        if !in_place {
+            pack_lhs(a, rows.start, mc, k0, kc, &mut packed_a);
+        }
         let add = accumulate || k0 > 0;
         let mut p = panel_range.start;
         while p < panel_range.end {
@@ -388,39 +398,32 @@ unsafe fn block_product(
             let width = stride.min(n - j0);
             p += span;
             for rp in 0..row_panels {
-                let lhs = &packed_a[rp * MR * kc..(rp + 1) * MR * kc];
                 let i0 = rows.start + rp * MR;
                 let height = MR.min(rows.end - i0);
+                let lhs = if in_place {
+                    Lhs {
+                        ptr: a.data[i0 * a.row_stride + k0..].as_ptr(),
+                        row_stride: a.row_stride,
+                        k_stride: 1,
+                    }
+                } else {
+                    Lhs::packed(packed_a[rp * MR * kc..(rp + 1) * MR * kc].as_ptr())
+                };
                 // A short last row panel runs the kernel for just its rows: 32 rows are five
                 // full panels and a 2-row one, which a full 6-row kernel would pad to 36.
                 let kernel = set[height - 1];
                 if width == stride {
-                    // SAFETY: lhs holds kc x MR values, panels span x kc x NR; the
-                    // height x stride tile at (i0, j0) lies in this task's part of C.
-                    unsafe {
-                        kernel(
-                            kc,
-                            lhs.as_ptr(),
-                            panels.as_ptr(),
-                            out.0.add(i0 * ldc + j0),
-                            ldc,
-                            add,
-                        )
-                    };
+                    // SAFETY: lhs addresses rows i0..i0 + height, depth k0..k0 + kc of A (in
+                    // place or packed), panels span x kc x NR; the height x stride tile at
+                    // (i0, j0) lies in this task's part of C.
+                    unsafe { kernel(kc, lhs, panels.as_ptr(), out.0.add(i0 * ldc + j0), ldc, add) };
                     continue;
                 }
                 // Edge tile: compute into the scratch tile, then copy the part inside C.
                 // SAFETY: as above, into the local MR x stride tile; then rows i0.. < m and
                 // columns j0..j0 + width < n, which are this task's.
                 unsafe {
-                    kernel(
-                        kc,
-                        lhs.as_ptr(),
-                        panels.as_ptr(),
-                        tile.as_mut_ptr(),
-                        stride,
-                        false,
-                    );
+                    kernel(kc, lhs, panels.as_ptr(), tile.as_mut_ptr(), stride, false);
                     copy_tile(&tile, stride, out, i0, j0, ldc, height, width, add);
                 }
             }
@@ -491,10 +494,31 @@ fn pack_lhs(a: MatRef, i0: usize, mc: usize, k0: usize, kc: usize, packed: &mut 
     }
 }
 
-/// `C[R][NR] (+)= lhs[kc][MR]ᵀ · rhs[kc][NR]` for the first `R` rows of a packed row panel,
-/// into a tile of C with row stride `ldc`; adds to the tile when the last argument is true,
-/// overwrites it otherwise.
-type MicroKernel = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, bool);
+/// `C[R][NR] (+)= A[R][kc] · rhs[kc][NR]` for `R` rows of A (see [`Lhs`]), into a tile of C
+/// with row stride `ldc`; adds to the tile when the last argument is true, overwrites it
+/// otherwise.
+type MicroKernel = unsafe fn(usize, Lhs, *const f32, *mut f32, usize, bool);
+
+/// Where a micro-kernel reads its rows of A: element `(r, kk)` is at
+/// `ptr + r·row_stride + kk·k_stride`. A packed row panel `[kc][MR]` has strides `(1, MR)`; a
+/// row-major A read in place has `(lda, 1)`.
+#[derive(Clone, Copy, Debug)]
+struct Lhs {
+    ptr: *const f32,
+    row_stride: usize,
+    k_stride: usize,
+}
+
+impl Lhs {
+    /// A packed `[kc][MR]` row panel.
+    fn packed(ptr: *const f32) -> Self {
+        Self {
+            ptr,
+            row_stride: 1,
+            k_stride: MR,
+        }
+    }
+}
 
 /// The micro-kernels for 1..=MR rows (index `rows - 1`).
 fn micro_kernels() -> [MicroKernel; MR] {
@@ -543,17 +567,17 @@ fn wide_kernels() -> Option<[MicroKernel; MR]> {
     None
 }
 
-/// `C[R][2NR] (+)= lhs[kc][MR]ᵀ · [rhs0 | rhs1]` where `rhs` holds the two panels `[kc][NR]`
+/// `C[R][2NR] (+)= A[R][kc] · [rhs0 | rhs1]` where `rhs` holds the two panels `[kc][NR]`
 /// one after the other.
 ///
 /// # Safety
-/// `lhs` must hold `kc·MR` and `rhs` `2·kc·NR` values, `c` must address an `R x 2NR` tile with
+/// `lhs` must address `R x kc` values of A and `rhs` hold `2·kc·NR` values, `c` must address an `R x 2NR` tile with
 /// row stride `ldc`, and the CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel_avx512<const R: usize>(
     kc: usize,
-    lhs: *const f32,
+    lhs: Lhs,
     rhs: *const f32,
     c: *mut f32,
     ldc: usize,
@@ -561,20 +585,20 @@ unsafe fn kernel_avx512<const R: usize>(
 ) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
-    let (mut a, mut b0, mut b1) = (lhs, rhs, rhs.wrapping_add(kc * NR));
+    let (mut a, mut b0, mut b1) = (lhs.ptr, rhs, rhs.wrapping_add(kc * NR));
     for _ in 0..kc {
-        // SAFETY: `a` advances by MR and `b0`, `b1` by NR per iteration, kc times, inside lhs
-        // and the two panels of rhs.
+        // SAFETY: `a` advances along A's depth and `b0`, `b1` by NR per iteration, kc times,
+        // inside A's R rows and the two panels of rhs.
         unsafe {
             let v0 = _mm512_loadu_ps(b0);
             let v1 = _mm512_loadu_ps(b1);
             for (r, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*a.wrapping_add(r));
+                let av = _mm512_set1_ps(*a.wrapping_add(r * lhs.row_stride));
                 row[0] = _mm512_fmadd_ps(av, v0, row[0]);
                 row[1] = _mm512_fmadd_ps(av, v1, row[1]);
             }
         }
-        a = a.wrapping_add(MR);
+        a = a.wrapping_add(lhs.k_stride);
         b0 = b0.wrapping_add(NR);
         b1 = b1.wrapping_add(NR);
     }
@@ -594,13 +618,13 @@ unsafe fn kernel_avx512<const R: usize>(
 }
 
 /// # Safety
-/// `lhs` must hold `kc·MR` and `rhs` `kc·NR` values, `c` must address an `R x NR` tile with
+/// `lhs` must address `R x kc` values of A and `rhs` hold `kc·NR` values, `c` must address an `R x NR` tile with
 /// row stride `ldc`, and the CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel_avx2_fma<const R: usize>(
     kc: usize,
-    lhs: *const f32,
+    lhs: Lhs,
     rhs: *const f32,
     c: *mut f32,
     ldc: usize,
@@ -608,19 +632,20 @@ unsafe fn kernel_avx2_fma<const R: usize>(
 ) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
-    let (mut a, mut b) = (lhs, rhs);
+    let (mut a, mut b) = (lhs.ptr, rhs);
     for _ in 0..kc {
-        // SAFETY: `a` and `b` advance by MR and NR per iteration, kc times, inside lhs and rhs.
+        // SAFETY: `a` advances along A's depth and `b` by NR per iteration, kc times, inside
+        // A's R rows and rhs.
         unsafe {
             let b0 = _mm256_loadu_ps(b);
             let b1 = _mm256_loadu_ps(b.wrapping_add(8));
             for (r, row) in acc.iter_mut().enumerate() {
-                let av = _mm256_broadcastss_ps(_mm_load_ss(a.wrapping_add(r)));
+                let av = _mm256_broadcastss_ps(_mm_load_ss(a.wrapping_add(r * lhs.row_stride)));
                 row[0] = _mm256_fmadd_ps(av, b0, row[0]);
                 row[1] = _mm256_fmadd_ps(av, b1, row[1]);
             }
         }
-        a = a.wrapping_add(MR);
+        a = a.wrapping_add(lhs.k_stride);
         b = b.wrapping_add(NR);
     }
     for (r, row) in acc.iter().enumerate() {
@@ -641,26 +666,23 @@ unsafe fn kernel_avx2_fma<const R: usize>(
 /// Portable kernel, written so the compiler vectorises it for the target's baseline SIMD.
 ///
 /// # Safety
-/// `lhs` must hold `kc·MR` and `rhs` `kc·NR` values, and `c` must address an `R x NR` tile
+/// `lhs` must address `R x kc` values of A and `rhs` hold `kc·NR` values, and `c` must address an `R x NR` tile
 /// with row stride `ldc`.
 unsafe fn kernel_portable<const R: usize>(
     kc: usize,
-    lhs: *const f32,
+    lhs: Lhs,
     rhs: *const f32,
     c: *mut f32,
     ldc: usize,
     add: bool,
 ) {
     // SAFETY: lengths as documented.
-    let (lhs, rhs) = unsafe {
-        (
-            std::slice::from_raw_parts(lhs, kc * MR),
-            std::slice::from_raw_parts(rhs, kc * NR),
-        )
-    };
+    let rhs = unsafe { std::slice::from_raw_parts(rhs, kc * NR) };
     let mut acc = [[0.0f32; NR]; R];
-    for (a, b) in lhs.chunks_exact(MR).zip(rhs.chunks_exact(NR)) {
-        for (row, &av) in acc.iter_mut().zip(a) {
+    for (kk, b) in rhs.chunks_exact(NR).enumerate() {
+        for (r, row) in acc.iter_mut().enumerate() {
+            // SAFETY: element (r, kk) of A's R rows, as documented.
+            let av = unsafe { *lhs.ptr.add(r * lhs.row_stride + kk * lhs.k_stride) };
             for (c, &bv) in row.iter_mut().zip(b) {
                 *c += av * bv;
             }
@@ -765,8 +787,23 @@ mod tests {
             // SAFETY: sizes as required; `micro_kernels` only returns the AVX2 kernels on a
             // CPU that has it.
             unsafe {
-                portable[rows - 1](kc, lhs.as_ptr(), rhs.as_ptr(), t1.as_mut_ptr(), NR, false);
-                kernel(kc, lhs.as_ptr(), rhs.as_ptr(), t2.as_mut_ptr(), NR, true);
+                let packed = Lhs::packed(lhs.as_ptr());
+                portable[rows - 1](kc, packed, rhs.as_ptr(), t1.as_mut_ptr(), NR, false);
+                kernel(kc, packed, rhs.as_ptr(), t2.as_mut_ptr(), NR, true);
+                // The same rows read in place: A row-major [rows, kc], the transpose of the
+                // packed panel's first `rows` columns.
+                let a: Vec<f32> = (0..rows)
+                    .flat_map(|r| (0..kc).map(move |kk| (r, kk)))
+                    .map(|(r, kk)| lhs[kk * MR + r])
+                    .collect();
+                let in_place = Lhs {
+                    ptr: a.as_ptr(),
+                    row_stride: kc,
+                    k_stride: 1,
+                };
+                let mut t3 = [7.0f32; MR * NR];
+                kernel(kc, in_place, rhs.as_ptr(), t3.as_mut_ptr(), NR, true);
+                assert_eq!(t2, t3, "{rows} rows: in place and packed");
             }
             for (i, (x, y)) in t1.iter().zip(&t2).enumerate() {
                 if i < rows * NR {
@@ -800,7 +837,7 @@ mod tests {
                 for half in 0..2 {
                     kernel_portable::<6>(
                         kc,
-                        lhs.as_ptr(),
+                        Lhs::packed(lhs.as_ptr()),
                         rhs.as_ptr().add(half * kc * NR),
                         want.as_mut_ptr().add(half * NR),
                         2 * NR,
@@ -809,7 +846,7 @@ mod tests {
                 }
                 kernel(
                     kc,
-                    lhs.as_ptr(),
+                    Lhs::packed(lhs.as_ptr()),
                     rhs.as_ptr(),
                     got.as_mut_ptr(),
                     2 * NR,
