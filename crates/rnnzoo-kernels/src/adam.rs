@@ -61,18 +61,12 @@ pub fn adam_step(
         moment_2.len()
     );
     let correction_2 = (1.0 - step.beta_2.powi(step.time)).sqrt();
-    let scalars = Scalars {
-        lr: step.lr,
-        beta_1: step.beta_1,
-        beta_2: step.beta_2,
-        keep_1: 1.0 - step.beta_1,
-        keep_2: 1.0 - step.beta_2,
+    let bias = BiasCorrection {
         combined: correction_2 / (1.0 - step.beta_1.powi(step.time)),
         epsilon: step.epsilon * correction_2,
-        weight_decay: step.weight_decay,
     };
     if n <= CHUNK || rayon::current_num_threads() == 1 {
-        update(param, grad, moment_1, moment_2, &scalars);
+        update(param, grad, moment_1, moment_2, step, &bias);
         return;
     }
     param
@@ -80,33 +74,37 @@ pub fn adam_step(
         .zip(grad.par_chunks(CHUNK))
         .zip(moment_1.par_chunks_mut(CHUNK))
         .zip(moment_2.par_chunks_mut(CHUNK))
-        .for_each(|(((p, g), m), v)| update(p, g, m, v, &scalars));
+        .for_each(|(((p, g), m), v)| update(p, g, m, v, step, &bias));
 }
 
-/// The per-step scalars, computed once.
-struct Scalars {
-    lr: f32,
-    beta_1: f32,
-    beta_2: f32,
-    keep_1: f32,
-    keep_2: f32,
+/// The bias corrections of step `t`, folded into the update's two scalars.
+struct BiasCorrection {
+    /// `√(1 − β₂ᵗ) / (1 − β₁ᵗ)`, the factor on `m`.
     combined: f32,
+    /// `ε·√(1 − β₂ᵗ)`, added to `√v`.
     epsilon: f32,
-    weight_decay: f32,
 }
 
-fn update(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], s: &Scalars) {
+fn update(
+    param: &mut [f32],
+    grad: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    s: &AdamStep,
+    bias: &BiasCorrection,
+) {
     simd(
         #[inline(always)]
         || {
             let decay = s.weight_decay != 0.0;
+            let (keep_1, keep_2) = (1.0 - s.beta_1, 1.0 - s.beta_2);
             for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m).zip(v) {
                 // The same operations in the same order as Burn's tensor chain (no fused
                 // multiply-adds: Rust does not contract `a * b + c`).
                 let g = if decay { *p * s.weight_decay + g } else { g };
-                *m = *m * s.beta_1 + g * s.keep_1;
-                *v = *v * s.beta_2 + g * g * s.keep_2;
-                let delta = (*m * s.combined) / (v.sqrt() + s.epsilon) * s.lr;
+                *m = *m * s.beta_1 + g * keep_1;
+                *v = *v * s.beta_2 + g * g * keep_2;
+                let delta = (*m * bias.combined) / (v.sqrt() + bias.epsilon) * s.lr;
                 *p -= delta;
             }
         },

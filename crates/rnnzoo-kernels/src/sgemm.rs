@@ -463,7 +463,8 @@ unsafe fn copy_tile(
 }
 
 /// Packs rows `i0..i0 + mc`, depth `k0..k0 + kc` of A as `MR`-row panels `[kc][MR]`, padding
-/// the last panel's missing rows with zeros.
+/// the last panel's missing rows with zeros. Used for strided views only: the micro-kernels
+/// read a row-major A in place.
 fn pack_lhs(a: MatRef, i0: usize, mc: usize, k0: usize, kc: usize, packed: &mut [f32]) {
     for (rp, panel) in packed[..mc.div_ceil(MR) * MR * kc]
         .chunks_exact_mut(MR * kc)
@@ -474,21 +475,11 @@ fn pack_lhs(a: MatRef, i0: usize, mc: usize, k0: usize, kc: usize, packed: &mut 
         if height < MR {
             panel.fill(0.0);
         }
-        if a.col_stride == 1 {
+        // Depth outermost: in a transposed view (the weight gradients' `Xᵀ`) a panel's rows
+        // lie next to each other at each depth.
+        for kk in 0..kc {
             for r in 0..height {
-                let i = i0 + r0 + r;
-                let row = &a.data[i * a.row_stride + k0..i * a.row_stride + k0 + kc];
-                for (kk, &v) in row.iter().enumerate() {
-                    panel[kk * MR + r] = v;
-                }
-            }
-        } else {
-            // A transposed view (the weight gradients' `Xᵀ`): depth outermost, so that each
-            // step reads the panel's rows where they lie next to each other.
-            for kk in 0..kc {
-                for r in 0..height {
-                    panel[kk * MR + r] = a.at(i0 + r0 + r, k0 + kk);
-                }
+                panel[kk * MR + r] = a.at(i0 + r0 + r, k0 + kk);
             }
         }
     }
@@ -571,8 +562,8 @@ fn wide_kernels() -> Option<[MicroKernel; MR]> {
 /// one after the other.
 ///
 /// # Safety
-/// `lhs` must address `R x kc` values of A and `rhs` hold `2·kc·NR` values, `c` must address an `R x 2NR` tile with
-/// row stride `ldc`, and the CPU must support AVX-512F.
+/// `lhs` must address `R x kc` values of A and `rhs` hold `2·kc·NR` values, `c` must address
+/// an `R x 2NR` tile with row stride `ldc`, and the CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel_avx512<const R: usize>(
@@ -618,8 +609,8 @@ unsafe fn kernel_avx512<const R: usize>(
 }
 
 /// # Safety
-/// `lhs` must address `R x kc` values of A and `rhs` hold `kc·NR` values, `c` must address an `R x NR` tile with
-/// row stride `ldc`, and the CPU must support AVX2 and FMA.
+/// `lhs` must address `R x kc` values of A and `rhs` hold `kc·NR` values, `c` must address an
+/// `R x NR` tile with row stride `ldc`, and the CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel_avx2_fma<const R: usize>(
@@ -666,8 +657,8 @@ unsafe fn kernel_avx2_fma<const R: usize>(
 /// Portable kernel, written so the compiler vectorises it for the target's baseline SIMD.
 ///
 /// # Safety
-/// `lhs` must address `R x kc` values of A and `rhs` hold `kc·NR` values, and `c` must address an `R x NR` tile
-/// with row stride `ldc`.
+/// `lhs` must address `R x kc` values of A and `rhs` hold `kc·NR` values, and `c` must
+/// address an `R x NR` tile with row stride `ldc`.
 unsafe fn kernel_portable<const R: usize>(
     kc: usize,
     lhs: Lhs,
