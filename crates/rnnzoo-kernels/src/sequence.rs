@@ -1,11 +1,13 @@
 //! The time loops of one recurrent layer in one direction, forward and backward, on host `f32`
 //! buffers.
 //!
-//! Layout: everything is time-major and row-major. `x` is `[T, B, I]`, the fused weights are
-//! stored as in `rnnzoo_models::CellWeights` (`W_ih [I, G·H]`, `W_hh [H, G·H]`, gate blocks in
-//! PyTorch's order), states are `[B, H]`. The forward returns one packed buffer
-//! `[T + S, B, H]`: the outputs of the `T` steps (zero at padded steps), then the final `h`, then
-//! (LSTM only, `S = 2`) the final `c`.
+//! Layout: row-major throughout. `x` is `[T, B, I]` (time-major) or `[B, T, I]` when
+//! [`SequenceSpec::batch_first`]; the outputs, their gradients and every buffer indexed by step
+//! and batch row follow the same order. The fused weights are stored as in
+//! `rnnzoo_models::CellWeights` (`W_ih [I, G·H]`, `W_hh [H, G·H]`, gate blocks in PyTorch's
+//! order), states are `[B, H]`. The forward returns one packed buffer of `T·B + S·B` rows of `H`:
+//! the outputs of the `T` steps (`[T, B, H]` or `[B, T, H]`, zero at padded steps), then the
+//! final `h` `[B, H]`, then (LSTM only, `S = 2`) the final `c`.
 //!
 //! Forward: `X · W_ih` for all steps as one product, then per step one `h · W_hh` product into
 //! the same buffer and one fused element-wise pass, which overwrites the pre-activations with the
@@ -76,6 +78,10 @@ pub struct SequenceSpec {
     pub reverse: bool,
     /// True length of each sequence (`1..=T`), `None` when no sequence is padded.
     pub lengths: Option<Vec<usize>>,
+    /// `x` and the outputs are `[B, T, ·]` rather than `[T, B, ·]`. The order of the rows is
+    /// all that changes (the time loop reads and writes each step's rows with a stride), so a
+    /// batch-first layer needs no transposes of its input, its output or their gradients.
+    pub batch_first: bool,
 }
 
 impl SequenceSpec {
@@ -91,6 +97,39 @@ impl SequenceSpec {
     /// Time index of the `s`-th step processed.
     fn time(&self, s: usize, steps: usize) -> usize {
         if self.reverse { steps - 1 - s } else { s }
+    }
+
+    fn rows(&self, d: &SequenceDims) -> RowOrder {
+        if self.batch_first {
+            RowOrder {
+                time: 1,
+                batch: d.steps,
+            }
+        } else {
+            RowOrder {
+                time: d.batch,
+                batch: 1,
+            }
+        }
+    }
+}
+
+/// Where the row of step `t`, batch row `b` lies in the `T·B`-row buffers: `t·time + b·batch`.
+#[derive(Clone, Copy, Debug)]
+struct RowOrder {
+    time: usize,
+    batch: usize,
+}
+
+impl RowOrder {
+    fn at(&self, t: usize, b: usize) -> usize {
+        t * self.time + b * self.batch
+    }
+
+    /// The rows of step `t` for batch rows `rows` (first row, and one past the last, of the
+    /// span holding them; in batch-first order the span also holds the part's other steps).
+    fn span(&self, t: usize, rows: &Range<usize>) -> Range<usize> {
+        self.at(t, rows.start)..self.at(t, rows.end - 1) + 1
     }
 }
 
@@ -341,6 +380,7 @@ pub fn forward(
         tanh_cell: Shared::new(&mut saved.tanh_cell),
         hidden_n: Shared::new(&mut saved.hidden_n),
     };
+    let order = spec.rows(&d);
     for_each_part(batch, |rows, alone| {
         let nb = rows.len();
         let mut state_h = h0[rows.start * h..rows.end * h].to_vec();
@@ -359,27 +399,31 @@ pub fn forward(
         };
         for s in 0..steps {
             let t = spec.time(s, steps);
-            // This part's rows of step t in the [T, B, H] and [T, B, G·H] buffers.
-            let bh = (t * batch + rows.start) * h..(t * batch + rows.end) * h;
-            let bg = (t * batch + rows.start) * gh..(t * batch + rows.end) * gh;
-            // SAFETY (every `range` below): the ranges are this part's rows only.
+            // This part's rows of step t in the `T·B`-row buffers: local row `lb` is at
+            // `lb · order.batch` rows into the span.
+            let span = order.span(t, &rows);
+            let bh = span.start * h..span.end * h;
+            let (row_h, row_g) = (order.batch * h, order.batch * gh);
+            // SAFETY (every `range` below): the spans hold this part's rows only.
             if keep_for_backward {
-                unsafe { buffers.hidden_prev.range(bh.clone()) }.copy_from_slice(&state_h);
+                let hidden_prev = unsafe { buffers.hidden_prev.range(bh.clone()) };
+                copy_rows(&state_h, h, hidden_prev, row_h);
                 if lstm {
-                    unsafe { buffers.cell_prev.range(bh.clone()) }.copy_from_slice(&state_c);
+                    let cell_prev = unsafe { buffers.cell_prev.range(bh.clone()) };
+                    copy_rows(&state_c, h, cell_prev, row_h);
                 }
             }
-            let step_gates = unsafe { buffers.gates.range(bg) };
+            let step_gates = unsafe { buffers.gates.range(span.start * gh..span.end * gh) };
             let hmat = MatRef::row_major(&state_h, nb, h);
-            let (target, accumulate) = if gru {
-                (&mut hidden_product[..], false)
+            let (target, ldc, accumulate) = if gru {
+                (&mut hidden_product[..], gh, false)
             } else {
-                (&mut step_gates[..], true)
+                (&mut step_gates[..], row_g, true)
             };
             if alone {
-                weight_hh.multiply(hmat, target, gh, accumulate);
+                weight_hh.multiply(hmat, target, ldc, accumulate);
             } else {
-                weight_hh.multiply_on_this_thread(hmat, target, gh, accumulate);
+                weight_hh.multiply_on_this_thread(hmat, target, ldc, accumulate);
             }
             let out = unsafe { buffers.packed.range(bh.clone()) };
             simd(
@@ -390,9 +434,10 @@ pub fn forward(
                             continue;
                         }
                         let row = lb * h..(lb + 1) * h;
-                        // This row in the saved [T, B, H] buffers.
-                        let saved_row = bh.start + lb * h..bh.start + (lb + 1) * h;
-                        let pre = &mut step_gates[lb * gh..(lb + 1) * gh];
+                        // This row in the saved `T·B`-row buffers and in the output.
+                        let saved_row = bh.start + lb * row_h..bh.start + lb * row_h + h;
+                        let out_row = lb * row_h..lb * row_h + h;
+                        let pre = &mut step_gates[lb * row_g..lb * row_g + gh];
                         for (p, bias) in pre.iter_mut().zip(&bias_x) {
                             *p += bias;
                         }
@@ -429,7 +474,7 @@ pub fn forward(
                                 gru_forward_row(pre, hp, &w.bias_hh[2 * h..], hb, h, hn_out);
                             }
                         }
-                        out[row].copy_from_slice(hb);
+                        out[out_row].copy_from_slice(hb);
                     }
                 },
             );
@@ -454,6 +499,13 @@ pub fn forward(
     });
     saved.gates = gates;
     (packed, keep_for_backward.then_some(saved))
+}
+
+/// Copies the `h`-wide rows of `src` into `dst`, where consecutive rows lie `dst_stride` apart.
+fn copy_rows(src: &[f32], h: usize, dst: &mut [f32], dst_stride: usize) {
+    for (lb, row) in src.chunks_exact(h).enumerate() {
+        dst[lb * dst_stride..lb * dst_stride + h].copy_from_slice(row);
+    }
 }
 
 /// One LSTM row: `pre` holds the pre-activations and receives the gate activations; `c` and `h`
@@ -611,6 +663,8 @@ pub fn backward(
     let weight_hh_t = RightHandSide::prepare(MatRef::row_major(w.weight_hh, h, gh).t(), part_rows);
     let shared_pre = Shared::new(&mut d_pre);
     let shared_hidden_pre = Shared::new(&mut d_hidden_pre);
+    let order = spec.rows(&d);
+    let (row_h, row_g) = (order.batch * h, order.batch * gh);
 
     let parts = for_each_part(batch, |rows, alone| {
         let nb = rows.len();
@@ -627,10 +681,12 @@ pub fn backward(
         let mut d_bias_hh = if gru { vec![0.0f32; gh] } else { Vec::new() };
         for s in (0..steps).rev() {
             let t = spec.time(s, steps);
-            // This part's rows of step t in the [T, B, H] and [T, B, G·H] buffers.
-            let bh = (t * batch + rows.start) * h;
-            let bg = (t * batch + rows.start) * gh..(t * batch + rows.end) * gh;
-            let dy = &d_packed[bh..bh + nb * h];
+            // This part's rows of step t in the `T·B`-row buffers: local row `lb` is at
+            // `lb · order.batch` rows into the span (see `forward`).
+            let span = order.span(t, &rows);
+            let bh = span.start * h;
+            let bg = span.start * gh..span.end * gh;
+            let dy = &d_packed[bh..span.end * h];
             let gates = &saved.gates[bg.clone()];
             // SAFETY (both): the ranges are this part's rows only.
             let dp = unsafe { shared_pre.range(bg.clone()) };
@@ -649,12 +705,12 @@ pub fn backward(
                             dh_next[row.clone()].copy_from_slice(&dh[row]);
                             continue;
                         }
-                        let g = &gates[lb * gh..(lb + 1) * gh];
-                        let dpb = &mut dp[lb * gh..(lb + 1) * gh];
+                        let g = &gates[lb * row_g..lb * row_g + gh];
+                        let dpb = &mut dp[lb * row_g..lb * row_g + gh];
                         let dhb = &dh[row.clone()];
-                        let dyb = &dy[row.clone()];
-                        // This row in the saved `[T, B, H]` buffers.
-                        let saved_row = bh + lb * h..bh + (lb + 1) * h;
+                        let dyb = &dy[lb * row_h..lb * row_h + h];
+                        // This row in the saved `T·B`-row buffers.
+                        let saved_row = bh + lb * row_h..bh + lb * row_h + h;
                         match spec.cell {
                             Cell::Rnn { relu } => {
                                 let dpb = &mut dpb[..h];
@@ -689,7 +745,7 @@ pub fn backward(
                             }
                             Cell::Gru => {
                                 let r = saved_row;
-                                let dhpb = &mut dhp[lb * gh..(lb + 1) * gh];
+                                let dhpb = &mut dhp[lb * row_g..lb * row_g + gh];
                                 gru_backward_row(
                                     g,
                                     dpb,
@@ -713,7 +769,7 @@ pub fn backward(
                 },
             );
             // dh_{t-1} += d(W_hh h)_t · W_hhᵀ
-            let d_hidden_rows = MatRef::row_major(if gru { dhp } else { dp }, nb, gh);
+            let d_hidden_rows = MatRef::strided_rows(if gru { dhp } else { dp }, nb, gh, row_g);
             if alone {
                 weight_hh_t.multiply(d_hidden_rows, &mut dh_next, h, true);
             } else {

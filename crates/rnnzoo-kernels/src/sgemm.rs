@@ -50,6 +50,31 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// A `[rows, cols]` matrix whose rows start `row_stride` values apart (`>= cols`).
+    pub fn strided_rows(data: &'a [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
+        assert!(
+            row_stride >= cols,
+            "row stride {row_stride} < {cols} columns"
+        );
+        let needed = if rows == 0 {
+            0
+        } else {
+            (rows - 1) * row_stride + cols
+        };
+        assert!(
+            data.len() >= needed,
+            "matrix [{rows}, {cols}] with row stride {row_stride} needs {needed} values, got {}",
+            data.len()
+        );
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride: 1,
+        }
+    }
+
     /// The transposed view (no copy).
     pub fn t(self) -> Self {
         Self {

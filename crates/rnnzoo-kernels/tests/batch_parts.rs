@@ -1,6 +1,7 @@
 //! The time loops split the batch into parts that run on separate threads: the results must not
 //! depend on how many threads there are (outputs bit for bit; gradients up to the order in which
 //! the parts' bias and peephole sums are added).
+//! Batch-first row order must not change a result either.
 
 use rnnzoo_kernels::sequence::{backward, forward};
 use rnnzoo_kernels::{Cell, SequenceDims, SequenceSpec, SequenceWeights};
@@ -82,6 +83,7 @@ fn results_do_not_depend_on_the_number_of_threads() {
                 cell,
                 reverse,
                 lengths: Some((0..d.batch).map(|b| 1 + b % d.steps).collect()),
+                batch_first: false,
             };
             let rows = d.steps + spec.state_rows();
             let d_packed = values(rows * d.batch * d.hidden, seed + 8, 1.0);
@@ -164,6 +166,105 @@ fn few_row_products_split_their_columns_without_changing_a_bit() {
                 one[i * ldc + n..(i + 1) * ldc],
                 start[i * ldc + n..(i + 1) * ldc]
             );
+        }
+    }
+}
+
+/// `[T, B, W]` rows as `[B, T, W]` (and back, with `steps` and `batch` swapped).
+fn swap_time_and_batch(v: &[f32], steps: usize, batch: usize, width: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for t in 0..steps {
+        for b in 0..batch {
+            let (src, dst) = ((t * batch + b) * width, (b * steps + t) * width);
+            out[dst..dst + width].copy_from_slice(&v[src..src + width]);
+        }
+    }
+    out
+}
+
+#[test]
+fn batch_first_rows_give_the_time_major_results() {
+    let d = SequenceDims {
+        steps: 6,
+        batch: 40,
+        input: 5,
+        hidden: 9,
+    };
+    for cell in [
+        Cell::Rnn { relu: true },
+        Cell::Lstm {
+            peephole: true,
+            coupled: false,
+        },
+        Cell::Gru,
+    ] {
+        for (reverse, threads) in [(false, 1), (true, 2)] {
+            let gh = cell.num_gates() * d.hidden;
+            let x = values(d.steps * d.batch * d.input, 1, 1.0);
+            let h0 = values(d.batch * d.hidden, 2, 0.5);
+            let c0 = values(d.batch * d.hidden, 3, 0.5);
+            let (w_ih, w_hh) = (values(d.input * gh, 4, 0.4), values(d.hidden * gh, 5, 0.3));
+            let (b_ih, b_hh, peep) = (
+                values(gh, 6, 0.1),
+                values(gh, 7, 0.1),
+                values(3 * d.hidden, 8, 0.2),
+            );
+            let w = SequenceWeights {
+                weight_ih: &w_ih,
+                weight_hh: &w_hh,
+                bias_ih: &b_ih,
+                bias_hh: &b_hh,
+                peephole: &peep,
+            };
+            let time_major = SequenceSpec {
+                cell,
+                reverse,
+                lengths: Some((0..d.batch).map(|b| 1 + (b * 7) % d.steps).collect()),
+                batch_first: false,
+            };
+            let batch_first = SequenceSpec {
+                batch_first: true,
+                ..time_major.clone()
+            };
+            let outputs = d.steps * d.batch * d.hidden;
+            let state_rows = time_major.state_rows() * d.batch * d.hidden;
+            let d_packed = values(outputs + state_rows, 9, 1.0);
+            let mut d_packed_bf =
+                swap_time_and_batch(&d_packed[..outputs], d.steps, d.batch, d.hidden);
+            d_packed_bf.extend_from_slice(&d_packed[outputs..]);
+            let x_bf = swap_time_and_batch(&x, d.steps, d.batch, d.input);
+            let (out, g, out_bf, g_bf) = in_pool(threads, || {
+                let (out, saved) = forward(&time_major, d, &x, &h0, &c0, &w, true);
+                let g = backward(&time_major, d, &x, &w, &saved.unwrap(), &d_packed);
+                let (out_bf, saved) = forward(&batch_first, d, &x_bf, &h0, &c0, &w, true);
+                let g_bf = backward(&batch_first, d, &x_bf, &w, &saved.unwrap(), &d_packed_bf);
+                (out, g, out_bf, g_bf)
+            });
+            let label = format!("{cell:?} reverse {reverse}");
+            // Every row is computed as in time-major order: outputs and the per-row gradients
+            // bit for bit; the weight gradients sum the rows in another order.
+            assert_eq!(
+                swap_time_and_batch(&out_bf[..outputs], d.batch, d.steps, d.hidden),
+                out[..outputs],
+                "{label}: outputs"
+            );
+            assert_eq!(out_bf[outputs..], out[outputs..], "{label}: final states");
+            assert_eq!(
+                swap_time_and_batch(&g_bf.x, d.batch, d.steps, d.input),
+                g.x,
+                "{label}: dx"
+            );
+            assert_eq!(g_bf.h0, g.h0, "{label}: dh0");
+            assert_eq!(g_bf.c0, g.c0, "{label}: dc0");
+            for (name, a, b) in [
+                ("weight_ih", &g_bf.weight_ih, &g.weight_ih),
+                ("weight_hh", &g_bf.weight_hh, &g.weight_hh),
+                ("bias_ih", &g_bf.bias_ih, &g.bias_ih),
+                ("bias_hh", &g_bf.bias_hh, &g.bias_hh),
+                ("peephole", &g_bf.peephole, &g.peephole),
+            ] {
+                close(&format!("{label}: d{name}"), a, b, 1e-5);
+            }
         }
     }
 }

@@ -27,12 +27,13 @@ use rnnzoo_kernels::{SavedActivations, SequenceDims, SequenceSpec, SequenceWeigh
 
 use crate::cell::{CellKind, CellState, CellWeights, RnnActivation};
 
-/// The extension trait: the packed `[T + S, B, H]` result of one layer in one direction (see
+/// The extension trait: the packed `[T·B + S·B, H]` result of one layer in one direction (see
 /// `rnnzoo_kernels::sequence` for the layout). Absent parameters are passed as zeros: biases,
 /// the cell state of a cell without one, the peepholes of a cell without them.
 #[backend_extension(Flex, Autodiff)]
 pub trait SequenceBackend: Backend {
-    /// Runs the layer over `x [T, B, I]` from `h0`/`c0 [B, H]`.
+    /// Runs the layer over `x [T, B, I]` (`[B, T, I]` when `spec.batch_first`) from
+    /// `h0`/`c0 [B, H]`.
     #[allow(clippy::too_many_arguments)]
     fn recurrent_sequence(
         x: FloatTensor<Self>,
@@ -109,17 +110,26 @@ impl HostInputs {
         let tensors = tensors.map(contiguous);
         let x = tensors[0].shape();
         let w_hh = tensors[4].shape();
-        assert_eq!(x.num_dims(), 3, "the sequence input must be [T, B, I]");
+        assert_eq!(
+            x.num_dims(),
+            3,
+            "the sequence input must be [T, B, I] or [B, T, I]"
+        );
         let hidden = w_hh[0];
         assert_eq!(
             w_hh[1],
             spec.cell.num_gates() * hidden,
             "W_hh does not match the cell"
         );
+        let (steps, batch) = if spec.batch_first {
+            (x[1], x[0])
+        } else {
+            (x[0], x[1])
+        };
         Self {
             dims: SequenceDims {
-                steps: x[0],
-                batch: x[1],
+                steps,
+                batch,
                 input: x[2],
                 hidden,
             },
@@ -152,8 +162,8 @@ impl HostInputs {
             &self.weights(),
             keep,
         );
-        let rows = d.steps + spec.state_rows();
-        (flex(packed, vec![rows, d.batch, d.hidden]), saved)
+        let rows = (d.steps + spec.state_rows()) * d.batch;
+        (flex(packed, vec![rows, d.hidden]), saved)
     }
 }
 
@@ -515,15 +525,16 @@ pub(crate) fn supports(device: &Device) -> bool {
     )
 }
 
-/// Runs one cell over `x [T, B, I]` (time-major) from `initial`; returns the outputs
-/// `[T, B, H]` and the final state.
+/// Runs one cell over `x` (`[T, B, I]`, or `[B, T, I]` when `spec.batch_first`) from
+/// `initial`; returns the outputs in the same layout and the final state.
 pub(crate) fn run_sequence(
     weights: &CellWeights,
     spec: SequenceSpec,
     x: Tensor<3>,
     initial: CellState,
 ) -> (Tensor<3>, CellState) {
-    let [steps, batch, _] = x.dims();
+    let [first, second, _] = x.dims();
+    let batch = if spec.batch_first { first } else { second };
     let hidden = weights.hidden_size();
     let gates = spec.cell.num_gates() * hidden;
     let device = x.device();
@@ -538,7 +549,7 @@ pub(crate) fn run_sequence(
     };
     let has_cell = spec.cell.has_cell_state();
     let c0 = initial.cell.unwrap_or_else(zeros_state);
-    let packed = Tensor::<3>::from_dispatch(<Dispatch as SequenceBackend>::recurrent_sequence(
+    let packed = Tensor::<2>::from_dispatch(<Dispatch as SequenceBackend>::recurrent_sequence(
         x.into_dispatch(),
         initial.hidden.into_dispatch(),
         c0.into_dispatch(),
@@ -549,13 +560,20 @@ pub(crate) fn run_sequence(
         peephole.into_dispatch(),
         spec,
     ));
-    let outputs = packed.clone().slice(0..steps);
-    let row = |i: usize| packed.clone().slice(i..i + 1).squeeze_dim::<2>(0);
-    let state = CellState {
-        hidden: row(steps),
-        cell: has_cell.then(|| row(steps + 1)),
+    let outputs = first * second;
+    let outputs_3d = packed
+        .clone()
+        .slice(0..outputs)
+        .reshape([first, second, hidden]);
+    let state_rows = |i: usize| {
+        let start = outputs + i * batch;
+        packed.clone().slice(start..start + batch)
     };
-    (outputs, state)
+    let state = CellState {
+        hidden: state_rows(0),
+        cell: has_cell.then(|| state_rows(1)),
+    };
+    (outputs_3d, state)
 }
 
 /// Mean softmax cross-entropy of `logits [N, C]` against the class indices `targets [N]`, as

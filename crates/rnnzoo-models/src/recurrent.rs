@@ -351,12 +351,7 @@ impl Recurrent {
         state: Option<RecurrentState>,
         lengths: Option<&[usize]>,
     ) -> (Tensor<3>, RecurrentState) {
-        let input = if self.batch_first {
-            input.swap_dims(0, 1)
-        } else {
-            input
-        };
-        let [steps, _, features] = input.dims();
+        let features = input.dims()[2];
         assert_eq!(
             features,
             self.input_size(),
@@ -364,21 +359,27 @@ impl Recurrent {
             self.input_size()
         );
         let device = input.device();
-        let (output, final_state) = if fused::supports(&device) {
-            self.forward_whole_sequences(input, state, lengths)
+        if fused::supports(&device) {
+            // The whole-sequence operation reads and writes either layout in place.
+            return self.forward_whole_sequences(input, state, lengths);
+        }
+        let input = if self.batch_first {
+            input.swap_dims(0, 1)
         } else {
-            let (outputs, final_state) = self.forward_steps(
-                input
-                    .chunk(steps, 0)
-                    .into_iter()
-                    .map(|x| x.squeeze_dim::<2>(0))
-                    .collect(),
-                state,
-                lengths,
-                &device,
-            );
-            (Tensor::stack::<3>(outputs, 0), final_state)
+            input
         };
+        let steps = input.dims()[0];
+        let (outputs, final_state) = self.forward_steps(
+            input
+                .chunk(steps, 0)
+                .into_iter()
+                .map(|x| x.squeeze_dim::<2>(0))
+                .collect(),
+            state,
+            lengths,
+            &device,
+        );
+        let output = Tensor::stack::<3>(outputs, 0);
         let output = if self.batch_first {
             output.swap_dims(0, 1)
         } else {
@@ -387,15 +388,20 @@ impl Recurrent {
         (output, final_state)
     }
 
-    /// [`Recurrent::forward`] on a time-major input with one whole-sequence operation per layer
-    /// and direction (see [`crate::fused`]).
+    /// [`Recurrent::forward`] with one whole-sequence operation per layer and direction (see
+    /// [`crate::fused`]), in the layer's layout.
     fn forward_whole_sequences(
         &self,
         mut x: Tensor<3>,
         state: Option<RecurrentState>,
         lengths: Option<&[usize]>,
     ) -> (Tensor<3>, RecurrentState) {
-        let [steps, batch, _] = x.dims();
+        let [first, second, _] = x.dims();
+        let (steps, batch) = if self.batch_first {
+            (second, first)
+        } else {
+            (first, second)
+        };
         assert!(steps > 0, "a sequence needs at least one step");
         let device = x.device();
         if let Some(lengths) = lengths {
@@ -420,6 +426,7 @@ impl Recurrent {
                     cell: fused::kernel_cell(self.cell),
                     reverse: direction == 1,
                     lengths: lengths.clone(),
+                    batch_first: self.batch_first,
                 };
                 let (output, last) = fused::run_sequence(
                     &self.cells[index],
