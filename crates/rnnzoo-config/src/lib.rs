@@ -310,6 +310,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("steps") && err.contains("epochs"), "{err}");
+        let c = parse(
+            MINIMAL,
+            "t.yaml",
+            &["train.optimizer.betas=[0.9, 0.99]".into()],
+        )
+        .unwrap();
+        assert_eq!(c.train.optimizer.betas, [0.9, 0.99]);
+        let err = parse(
+            MINIMAL,
+            "t.yaml",
+            &["train.optimizer.betas=[0.9, 1.0]".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("betas"), "{err}");
     }
 
     #[test]

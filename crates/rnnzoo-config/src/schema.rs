@@ -473,6 +473,13 @@ pub struct OptimizerConfig {
     /// SGD momentum (0 for none).
     #[serde(default)]
     pub momentum: f64,
+    /// Adam's decay rates of the first and second moment estimates, PyTorch's `betas`.
+    #[serde(default = "default_betas")]
+    pub betas: [f64; 2],
+}
+
+fn default_betas() -> [f64; 2] {
+    [0.9, 0.999]
 }
 
 fn adam() -> OptimizerName {
@@ -490,6 +497,7 @@ impl Default for OptimizerConfig {
             lr: default_lr(),
             weight_decay: 0.0,
             momentum: 0.0,
+            betas: default_betas(),
         }
     }
 }
@@ -672,6 +680,16 @@ impl ExperimentConfig {
                     self.model.layers
                 ));
             }
+        }
+        let optimizer = &self.train.optimizer;
+        if optimizer.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
+            return Err(format!(
+                "train.optimizer.betas must both be in [0, 1), got {:?}",
+                optimizer.betas
+            ));
+        }
+        if optimizer.name != OptimizerName::Adam && optimizer.betas != default_betas() {
+            return Err("train.optimizer.betas apply to `name: adam` only".into());
         }
         let m = &self.model;
         if m.hidden == 0 || m.embedding.size == 0 || m.layers == 0 {

@@ -15,7 +15,10 @@ pub fn build_optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
     match config.name {
         // PyTorch's epsilon (Burn's default is 1e-5), so runs compare with PyTorch's. Burn's
         // Adam, with its update fused into one pass on the Flex device.
-        OptimizerName::Adam => FusedAdam::new(1e-8, config.weight_decay as f32).into(),
+        OptimizerName::Adam => {
+            let [beta_1, beta_2] = config.betas.map(|b| b as f32);
+            FusedAdam::with_betas(beta_1, beta_2, 1e-8, config.weight_decay as f32).into()
+        }
         OptimizerName::Sgd => SgdConfig::new()
             .with_weight_decay(decay)
             .with_momentum((config.momentum > 0.0).then_some(MomentumConfig {
