@@ -9,6 +9,7 @@
 //! loads cost a third of the matrix product's time.
 
 pub mod adam;
+pub mod buffers;
 pub mod dense;
 pub mod loss;
 pub mod math;

@@ -22,6 +22,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use crate::buffers;
 use crate::math::{sigmoid, tanh};
 use crate::sgemm::{MatRef, RightHandSide, sgemm};
 use crate::simd;
@@ -179,6 +180,21 @@ pub struct SavedActivations {
     hidden_n: Vec<f32>,
 }
 
+impl Drop for SavedActivations {
+    fn drop(&mut self) {
+        for buffer in [
+            &mut self.gates,
+            &mut self.hidden_prev,
+            &mut self.cell_prev,
+            &mut self.cell,
+            &mut self.tanh_cell,
+            &mut self.hidden_n,
+        ] {
+            buffers::give_back(std::mem::take(buffer));
+        }
+    }
+}
+
 /// Gradients of every input of [`forward`].
 #[derive(Clone, Debug)]
 pub struct SequenceGradients {
@@ -323,7 +339,8 @@ pub fn forward(
     }
 
     // Input projection of every step at once; the biases join in the element-wise pass.
-    let mut gates = vec![0.0f32; steps * batch * gh];
+    // Recycled buffers (see `buffers`): every value below is written before it is read.
+    let mut gates = buffers::take(steps * batch * gh);
     sgemm(
         MatRef::row_major(x, steps * batch, input),
         MatRef::row_major(w.weight_ih, input, gh),
@@ -355,10 +372,12 @@ pub fn forward(
     } else {
         &zeros
     };
-    let mut packed = vec![0.0f32; (steps + spec.state_rows()) * batch * h];
+    let mut packed = buffers::take((steps + spec.state_rows()) * batch * h);
+    // `hidden_prev` and `cell_prev` are written at every row; the others at the real steps
+    // only, which are all the backward reads of them.
     let keep = |wanted: bool| {
         if keep_for_backward && wanted {
-            vec![0.0f32; steps * batch * h]
+            buffers::take(steps * batch * h)
         } else {
             Vec::new()
         }
@@ -430,13 +449,14 @@ pub fn forward(
                 #[inline(always)]
                 || {
                     for lb in 0..nb {
+                        let out_row = lb * row_h..lb * row_h + h;
                         if !spec.valid(t, rows.start + lb) {
+                            out[out_row].fill(0.0);
                             continue;
                         }
                         let row = lb * h..(lb + 1) * h;
                         // This row in the saved `T·B`-row buffers and in the output.
                         let saved_row = bh.start + lb * row_h..bh.start + lb * row_h + h;
-                        let out_row = lb * row_h..lb * row_h + h;
                         let pre = &mut step_gates[lb * row_g..lb * row_g + gh];
                         for (p, bias) in pre.iter_mut().zip(&bias_x) {
                             *p += bias;
@@ -649,9 +669,10 @@ pub fn backward(
         &zeros
     };
     // Gradient of the input pre-activations; the GRU also needs that of `W_hh h + b_hh`.
-    let mut d_pre = vec![0.0f32; steps * batch * gh];
+    // Recycled buffers, written at every row (zeros at padded steps).
+    let mut d_pre = buffers::take(steps * batch * gh);
     let mut d_hidden_pre = if gru {
-        vec![0.0f32; steps * batch * gh]
+        buffers::take(steps * batch * gh)
     } else {
         Vec::new()
     };
@@ -703,6 +724,10 @@ pub fn backward(
                         if !spec.valid(t, rows.start + lb) {
                             // Frozen state: the gradient passes through untouched.
                             dh_next[row.clone()].copy_from_slice(&dh[row]);
+                            dp[lb * row_g..lb * row_g + gh].fill(0.0);
+                            if gru {
+                                dhp[lb * row_g..lb * row_g + gh].fill(0.0);
+                            }
                             continue;
                         }
                         let g = &gates[lb * row_g..lb * row_g + gh];
@@ -807,7 +832,7 @@ pub fn backward(
 
     let rows = steps * batch;
     let d_hidden_all = if gru { &d_hidden_pre } else { &d_pre };
-    let mut dx = vec![0.0f32; rows * input];
+    let mut dx = buffers::take(rows * input);
     sgemm(
         MatRef::row_major(&d_pre, rows, gh),
         MatRef::row_major(w.weight_ih, input, gh).t(),
@@ -817,14 +842,14 @@ pub fn backward(
     );
     // `dpre` is the right-hand side of both weight gradients (LSTM, RNN): packed once.
     let d_pre_rhs = RightHandSide::prepare(MatRef::row_major(&d_pre, rows, gh), input.min(h));
-    let mut d_weight_ih = vec![0.0f32; input * gh];
+    let mut d_weight_ih = buffers::take(input * gh);
     d_pre_rhs.multiply(
         MatRef::row_major(x, rows, input).t(),
         &mut d_weight_ih,
         gh,
         false,
     );
-    let mut d_weight_hh = vec![0.0f32; h * gh];
+    let mut d_weight_hh = buffers::take(h * gh);
     let hidden_prev = MatRef::row_major(&saved.hidden_prev, rows, h).t();
     if gru {
         sgemm(
@@ -837,6 +862,9 @@ pub fn backward(
     } else {
         d_pre_rhs.multiply(hidden_prev, &mut d_weight_hh, gh, false);
     }
+    drop(d_pre_rhs);
+    buffers::give_back(d_pre);
+    buffers::give_back(d_hidden_pre);
     let bias_hh = if gru { d_bias_hh } else { d_bias_ih.clone() };
     SequenceGradients {
         x: dx,

@@ -102,6 +102,12 @@ impl<'a> MatRef<'a> {
     }
 }
 
+impl Drop for PackedRhs {
+    fn drop(&mut self) {
+        crate::buffers::give_back(std::mem::take(&mut self.data));
+    }
+}
+
 /// A right-hand side `B [k, n]` packed into `KC x NR` panels (columns zero-padded to a multiple
 /// of `NR`), ready to be multiplied many times.
 #[derive(Clone, Debug)]
@@ -118,7 +124,8 @@ impl PackedRhs {
     pub fn pack(b: MatRef) -> Self {
         let (k, n) = (b.rows, b.cols);
         let n_padded = n.div_ceil(NR) * NR;
-        let mut data = vec![0.0f32; k * n_padded];
+        // Recycled (see `crate::buffers`): every value, padding included, is written below.
+        let mut data = crate::buffers::take(k * n_padded);
         // Row blocks are independent: packed on all threads (the backward packs `[T·B, G·H]`
         // gradients of several MB, which on one thread left the other idle).
         data.par_chunks_mut(KC * n_padded)
@@ -131,13 +138,23 @@ impl PackedRhs {
                     let width = NR.min(n - j0);
                     for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
                         let i = k0 + kk;
-                        if b.col_stride == 1 {
+                        if b.col_stride == 1 && width == NR {
+                            // A fixed-size copy compiles to vector moves; `copy_from_slice` of
+                            // a runtime width was a `memmove` call per 64 bytes.
+                            let start = i * b.row_stride + j0;
+                            let src: &[f32; NR] =
+                                b.data[start..start + NR].try_into().expect("NR values");
+                            let dst: &mut [f32; NR] = row.try_into().expect("NR values");
+                            *dst = *src;
+                        } else if b.col_stride == 1 {
                             let start = i * b.row_stride + j0;
                             row[..width].copy_from_slice(&b.data[start..start + width]);
+                            row[width..].fill(0.0);
                         } else {
                             for (jj, v) in row[..width].iter_mut().enumerate() {
                                 *v = b.at(i, j0 + jj);
                             }
+                            row[width..].fill(0.0);
                         }
                     }
                 }

@@ -268,3 +268,80 @@ fn batch_first_rows_give_the_time_major_results() {
         }
     }
 }
+
+#[test]
+fn recycled_buffers_never_leak_old_values_into_a_result() {
+    // Large enough that every big buffer goes through the pool (`buffers`), with padded rows
+    // (which the kernels must write as zeros themselves) and two parts on two threads.
+    let d = SequenceDims {
+        steps: 16,
+        batch: 64,
+        input: 16,
+        hidden: 64,
+    };
+    for cell in [
+        Cell::Lstm {
+            peephole: true,
+            coupled: false,
+        },
+        Cell::Gru,
+    ] {
+        let gh = cell.num_gates() * d.hidden;
+        let w_ih = values(d.input * gh, 1, 0.4);
+        let w_hh = values(d.hidden * gh, 2, 0.3);
+        let (b_ih, b_hh, peep) = (
+            values(gh, 3, 0.1),
+            values(gh, 4, 0.1),
+            values(3 * d.hidden, 5, 0.2),
+        );
+        let w = SequenceWeights {
+            weight_ih: &w_ih,
+            weight_hh: &w_hh,
+            bias_ih: &b_ih,
+            bias_hh: &b_hh,
+            peephole: &peep,
+        };
+        let h0 = values(d.batch * d.hidden, 6, 0.5);
+        let spec = SequenceSpec {
+            cell,
+            reverse: false,
+            lengths: Some((0..d.batch).map(|b| 1 + b % d.steps).collect()),
+            batch_first: true,
+        };
+        let rows = d.steps + spec.state_rows();
+        let d_packed = values(rows * d.batch * d.hidden, 7, 1.0);
+        let run = |x: &[f32]| {
+            in_pool(2, || {
+                let (out, saved) = forward(&spec, d, x, &h0, &h0, &w, true);
+                let g = backward(&spec, d, x, &w, &saved.unwrap(), &d_packed);
+                (out, g.x, g.weight_ih, g.weight_hh, g.h0)
+            })
+        };
+        let x = values(d.steps * d.batch * d.input, 8, 1.0);
+        let before = run(&x);
+        // Fill the pool with NaNs: a run on a NaN input poisons the buffers it uses, and
+        // NaN-filled buffers of every large size the run asks for take the rest of the pool.
+        let _ = run(&vec![f32::NAN; x.len()]);
+        let outputs = rows * d.batch * d.hidden;
+        let poison: Vec<Vec<f32>> = [4 * outputs / rows * d.steps, outputs, outputs]
+            .into_iter()
+            .cycle()
+            .take(9)
+            .map(|len| {
+                let mut buffer = rnnzoo_kernels::buffers::take(len);
+                buffer.fill(f32::NAN);
+                buffer
+            })
+            .collect();
+        poison
+            .into_iter()
+            .for_each(rnnzoo_kernels::buffers::give_back);
+        let after = run(&x);
+        assert!(after.0.iter().all(|v| v.is_finite()), "{cell:?}: outputs");
+        assert_eq!(before.0, after.0, "{cell:?}: outputs");
+        assert_eq!(before.1, after.1, "{cell:?}: dx");
+        assert_eq!(before.2, after.2, "{cell:?}: dW_ih");
+        assert_eq!(before.3, after.3, "{cell:?}: dW_hh");
+        assert_eq!(before.4, after.4, "{cell:?}: dh0");
+    }
+}
