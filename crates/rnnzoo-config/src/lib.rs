@@ -325,6 +325,15 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("betas"), "{err}");
+        let over_time = ["train.schedule={name: cosine, over: time}".to_string()];
+        let err = parse(MINIMAL, "t.yaml", &over_time)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_minutes"), "{err}");
+        let mut with_budget = over_time.to_vec();
+        with_budget.push("train.max_minutes=30".into());
+        let c = parse(MINIMAL, "t.yaml", &with_budget).unwrap();
+        assert_eq!(c.train.schedule.over, ScheduleHorizon::Time);
     }
 
     #[test]

@@ -534,6 +534,22 @@ pub struct ScheduleConfig {
     /// Step: decay factor.
     #[serde(default)]
     pub gamma: Option<f64>,
+    /// Cosine: what the decay runs over, `steps` (`train.steps`) or `time` (the time budget
+    /// `train.max_minutes`, or the steps if they run out first).
+    #[serde(default)]
+    pub over: ScheduleHorizon,
+}
+
+/// What a cosine schedule decays over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleHorizon {
+    /// `train.steps`: the same rate at each step on any machine.
+    #[default]
+    Steps,
+    /// Whichever of `train.steps` and `train.max_minutes` runs out first, so a run cut by its
+    /// time budget still ends at `min_lr` however fast the machine is.
+    Time,
 }
 
 /// Early stopping on the validation loss.
@@ -679,6 +695,18 @@ impl ExperimentConfig {
                     names.join(", "),
                     self.model.layers
                 ));
+            }
+        }
+        let schedule = &self.train.schedule;
+        if schedule.over == ScheduleHorizon::Time {
+            if schedule.name != ScheduleName::Cosine {
+                return Err("train.schedule.over: `time` applies to `name: cosine`".into());
+            }
+            if self.train.max_minutes.is_none() || self.task != TaskName::Lm {
+                return Err(
+                    "train.schedule.over: `time` needs a time budget, `train.max_minutes` (language models)"
+                        .into(),
+                );
             }
         }
         let optimizer = &self.train.optimizer;

@@ -19,7 +19,7 @@ use rnnzoo_train::optim::build_optimizer;
 use rnnzoo_train::plot;
 use rnnzoo_train::progress::Progress;
 use rnnzoo_train::rundir::RunDir;
-use rnnzoo_train::schedule::lr_at;
+use rnnzoo_train::schedule::lr_within_budget;
 use serde::Serialize;
 
 use crate::LmError;
@@ -329,7 +329,8 @@ pub fn train(
         if let Some(max) = t.clip_norm {
             clip_grad_norm(&model, &mut grads, max);
         }
-        let lr = lr_at(&t.schedule, t.optimizer.lr, state.step, total);
+        let time_used = deadline.map(|d| state.elapsed_s / d);
+        let lr = lr_within_budget(&t.schedule, t.optimizer.lr, state.step, total, time_used);
         model = optim.step(lr, model, grads);
         hidden = Some(next_hidden.detach().zero_rows(&streams_to_reset(
             config.seed,
