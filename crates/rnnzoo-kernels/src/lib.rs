@@ -1,7 +1,8 @@
 //! CPU kernels behind rnnzoo's whole-sequence recurrent layers: a packed single-precision matrix
 //! product ([`sgemm`]), vectorisable element-wise functions ([`math`]) and the forward and
 //! backward time loops of every cell ([`sequence`]), and a step-by-step stack for generation
-//! ([`step`]), and a single-pass Adam update ([`adam`]). They work on plain `f32` slices; the
+//! ([`step`]), a single-pass Adam update ([`adam`]) and a pool of recycled buffers
+//! ([`buffers`]). They work on plain `f32` slices; the
 //! `rnnzoo-models` crate connects them to Burn tensors and autodiff.
 //!
 //! This crate is compiled without debug assertions even in dev and test builds (see the
