@@ -18,6 +18,38 @@ fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         .collect()
 }
 
+/// Random cell parameters for `d` (owned; [`Params::weights`] borrows them).
+struct Params {
+    weight_ih: Vec<f32>,
+    weight_hh: Vec<f32>,
+    bias_ih: Vec<f32>,
+    bias_hh: Vec<f32>,
+    peephole: Vec<f32>,
+}
+
+impl Params {
+    fn new(cell: Cell, d: SequenceDims, seed: u64) -> Self {
+        let gh = cell.num_gates() * d.hidden;
+        Self {
+            weight_ih: values(d.input * gh, seed, 0.4),
+            weight_hh: values(d.hidden * gh, seed + 1, 0.3),
+            bias_ih: values(gh, seed + 2, 0.1),
+            bias_hh: values(gh, seed + 3, 0.1),
+            peephole: values(3 * d.hidden, seed + 4, 0.2),
+        }
+    }
+
+    fn weights(&self) -> SequenceWeights<'_> {
+        SequenceWeights {
+            weight_ih: &self.weight_ih,
+            weight_hh: &self.weight_hh,
+            bias_ih: &self.bias_ih,
+            bias_hh: &self.bias_hh,
+            peephole: &self.peephole,
+        }
+    }
+}
+
 fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -58,27 +90,12 @@ fn results_do_not_depend_on_the_number_of_threads() {
     };
     for (n, cell) in cells.into_iter().enumerate() {
         for reverse in [false, true] {
-            let gh = cell.num_gates() * d.hidden;
             let seed = 10 * n as u64 + reverse as u64;
             let x = values(d.steps * d.batch * d.input, seed, 1.0);
             let h0 = values(d.batch * d.hidden, seed + 1, 0.5);
             let c0 = values(d.batch * d.hidden, seed + 2, 0.5);
-            let (w_ih, w_hh) = (
-                values(d.input * gh, seed + 3, 0.4),
-                values(d.hidden * gh, seed + 4, 0.3),
-            );
-            let (b_ih, b_hh, peep) = (
-                values(gh, seed + 5, 0.1),
-                values(gh, seed + 6, 0.1),
-                values(3 * d.hidden, seed + 7, 0.2),
-            );
-            let w = SequenceWeights {
-                weight_ih: &w_ih,
-                weight_hh: &w_hh,
-                bias_ih: &b_ih,
-                bias_hh: &b_hh,
-                peephole: &peep,
-            };
+            let params = Params::new(cell, d, seed + 3);
+            let w = params.weights();
             let spec = SequenceSpec {
                 cell,
                 reverse,
@@ -199,23 +216,11 @@ fn batch_first_rows_give_the_time_major_results() {
         Cell::Gru,
     ] {
         for (reverse, threads) in [(false, 1), (true, 2)] {
-            let gh = cell.num_gates() * d.hidden;
             let x = values(d.steps * d.batch * d.input, 1, 1.0);
             let h0 = values(d.batch * d.hidden, 2, 0.5);
             let c0 = values(d.batch * d.hidden, 3, 0.5);
-            let (w_ih, w_hh) = (values(d.input * gh, 4, 0.4), values(d.hidden * gh, 5, 0.3));
-            let (b_ih, b_hh, peep) = (
-                values(gh, 6, 0.1),
-                values(gh, 7, 0.1),
-                values(3 * d.hidden, 8, 0.2),
-            );
-            let w = SequenceWeights {
-                weight_ih: &w_ih,
-                weight_hh: &w_hh,
-                bias_ih: &b_ih,
-                bias_hh: &b_hh,
-                peephole: &peep,
-            };
+            let params = Params::new(cell, d, 4);
+            let w = params.weights();
             let time_major = SequenceSpec {
                 cell,
                 reverse,
@@ -286,21 +291,8 @@ fn recycled_buffers_never_leak_old_values_into_a_result() {
         },
         Cell::Gru,
     ] {
-        let gh = cell.num_gates() * d.hidden;
-        let w_ih = values(d.input * gh, 1, 0.4);
-        let w_hh = values(d.hidden * gh, 2, 0.3);
-        let (b_ih, b_hh, peep) = (
-            values(gh, 3, 0.1),
-            values(gh, 4, 0.1),
-            values(3 * d.hidden, 5, 0.2),
-        );
-        let w = SequenceWeights {
-            weight_ih: &w_ih,
-            weight_hh: &w_hh,
-            bias_ih: &b_ih,
-            bias_hh: &b_hh,
-            peephole: &peep,
-        };
+        let params = Params::new(cell, d, 1);
+        let w = params.weights();
         let h0 = values(d.batch * d.hidden, 6, 0.5);
         let spec = SequenceSpec {
             cell,
