@@ -100,6 +100,15 @@ impl SequenceSpec {
         if self.reverse { steps - 1 - s } else { s }
     }
 
+    /// `(T, B)` of an input whose first two dimensions are `first, second`.
+    pub fn steps_and_batch(&self, first: usize, second: usize) -> (usize, usize) {
+        if self.batch_first {
+            (second, first)
+        } else {
+            (first, second)
+        }
+    }
+
     fn rows(&self, d: &SequenceDims) -> RowOrder {
         if self.batch_first {
             RowOrder {
@@ -400,6 +409,7 @@ pub fn forward(
         hidden_n: Shared::new(&mut saved.hidden_n),
     };
     let order = spec.rows(&d);
+    let (row_h, row_g) = (order.batch * h, order.batch * gh);
     for_each_part(batch, |rows, alone| {
         let nb = rows.len();
         let mut state_h = h0[rows.start * h..rows.end * h].to_vec();
@@ -422,7 +432,6 @@ pub fn forward(
             // `lb · order.batch` rows into the span.
             let span = order.span(t, &rows);
             let bh = span.start * h..span.end * h;
-            let (row_h, row_g) = (order.batch * h, order.batch * gh);
             // SAFETY (every `range` below): the spans hold this part's rows only.
             if keep_for_backward {
                 let hidden_prev = unsafe { buffers.hidden_prev.range(bh.clone()) };

@@ -102,12 +102,6 @@ impl<'a> MatRef<'a> {
     }
 }
 
-impl Drop for PackedRhs {
-    fn drop(&mut self) {
-        crate::buffers::give_back(std::mem::take(&mut self.data));
-    }
-}
-
 /// A right-hand side `B [k, n]` packed into `KC x NR` panels (columns zero-padded to a multiple
 /// of `NR`), ready to be multiplied many times.
 #[derive(Clone, Debug)]
@@ -181,6 +175,12 @@ impl PackedRhs {
     fn panels(&self, k0: usize, kc: usize, p: usize, span: usize) -> &[f32] {
         let start = k0 * self.n_padded + p * kc * NR;
         &self.data[start..start + span * kc * NR]
+    }
+}
+
+impl Drop for PackedRhs {
+    fn drop(&mut self) {
+        crate::buffers::give_back(std::mem::take(&mut self.data));
     }
 }
 

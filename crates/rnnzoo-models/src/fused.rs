@@ -121,11 +121,7 @@ impl HostInputs {
             spec.cell.num_gates() * hidden,
             "W_hh does not match the cell"
         );
-        let (steps, batch) = if spec.batch_first {
-            (x[1], x[0])
-        } else {
-            (x[0], x[1])
-        };
+        let (steps, batch) = spec.steps_and_batch(x[0], x[1]);
         Self {
             dims: SequenceDims {
                 steps,
@@ -534,7 +530,7 @@ pub(crate) fn run_sequence(
     initial: CellState,
 ) -> (Tensor<3>, CellState) {
     let [first, second, _] = x.dims();
-    let batch = if spec.batch_first { first } else { second };
+    let (_, batch) = spec.steps_and_batch(first, second);
     let hidden = weights.hidden_size();
     let gates = spec.cell.num_gates() * hidden;
     let device = x.device();
