@@ -28,8 +28,8 @@ pub fn has_avx2_fma() -> bool {
     })
 }
 
-/// Whether this CPU runs the AVX-512 matrix-product kernel (checked once; `RNNZOO_NO_AVX512=1`
-/// turns it off, to compare the two kernels on one machine).
+/// Whether this CPU runs the AVX-512 matrix-product kernel and element-wise loops (checked once;
+/// `RNNZOO_NO_AVX512=1` turns them off, to compare with AVX2 on one machine).
 #[cfg(target_arch = "x86_64")]
 pub fn has_avx512f() -> bool {
     use std::sync::OnceLock;
@@ -40,19 +40,29 @@ pub fn has_avx512f() -> bool {
     })
 }
 
-/// Runs `f`, compiled with AVX2 and FMA enabled when the CPU has them, so the element-wise loops
-/// inlined into it vectorise 8 wide; plain otherwise. Pass closures marked `#[inline(always)]`:
-/// a closure the optimiser leaves out of line is compiled for the baseline target.
+/// Runs `f`, compiled with AVX-512 (16 wide) or AVX2 and FMA (8 wide) enabled when the CPU has
+/// them, so the element-wise loops inlined into it vectorise; plain otherwise. Pass closures
+/// marked `#[inline(always)]`: a closure the optimiser leaves out of line is compiled for the
+/// baseline target. The loops are the same lane-wise IEEE operations at every width (Rust never
+/// contracts `a * b + c` into a fused multiply-add), so every width gives the same bits.
 #[inline(always)]
 pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
         #[target_feature(enable = "avx2,fma")]
         fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
             f()
         }
-        if has_avx2_fma() {
+        if has_avx512f() {
             // SAFETY: the CPU supports the enabled features (checked above).
+            return unsafe { with_avx512(f) };
+        }
+        if has_avx2_fma() {
+            // SAFETY: as above.
             return unsafe { with_avx2(f) };
         }
     }
