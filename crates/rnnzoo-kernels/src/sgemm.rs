@@ -130,23 +130,14 @@ impl PackedRhs {
                 for (p, panel) in block.chunks_exact_mut(kc * NR).enumerate() {
                     let j0 = p * NR;
                     let width = NR.min(n - j0);
-                    for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
-                        let i = k0 + kk;
-                        if b.col_stride == 1 && width == NR {
-                            // A fixed-size copy compiles to vector moves; `copy_from_slice` of
-                            // a runtime width was a `memmove` call per 64 bytes.
-                            let start = i * b.row_stride + j0;
-                            let src: &[f32; NR] =
-                                b.data[start..start + NR].try_into().expect("NR values");
-                            let dst: &mut [f32; NR] = row.try_into().expect("NR values");
-                            *dst = *src;
-                        } else if b.col_stride == 1 {
-                            let start = i * b.row_stride + j0;
-                            row[..width].copy_from_slice(&b.data[start..start + width]);
-                            row[width..].fill(0.0);
-                        } else {
+                    if b.col_stride == 1 {
+                        pack_panel_from_rows(b, k0, j0, width, panel);
+                    } else if b.row_stride == 1 {
+                        pack_panel_from_columns(b, k0, j0, width, panel);
+                    } else {
+                        for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
                             for (jj, v) in row[..width].iter_mut().enumerate() {
-                                *v = b.at(i, j0 + jj);
+                                *v = b.at(k0 + kk, j0 + jj);
                             }
                             row[width..].fill(0.0);
                         }
@@ -159,6 +150,32 @@ impl PackedRhs {
             n_padded,
             data,
         }
+    }
+
+    /// A packed `[k, n]` matrix to be filled row by row through [`PackedRows`], so that a
+    /// product's right-hand side computed row by row (the backward's pre-activation gradients)
+    /// lands in the packed layout while each row is still in cache, instead of being written
+    /// row-major and packed by a second pass over all of it.
+    pub(crate) fn rows_to_fill(k: usize, n: usize) -> (Self, PackedRows) {
+        let n_padded = n.div_ceil(NR) * NR;
+        // Recycled: the caller writes every row, and `PackedRows::write` the padding columns.
+        let mut data = crate::buffers::take(k * n_padded);
+        let rows = PackedRows {
+            ptr: data.as_mut_ptr(),
+            len: data.len(),
+            k,
+            n,
+            n_padded,
+        };
+        (
+            Self {
+                k,
+                n,
+                n_padded,
+                data,
+            },
+            rows,
+        )
     }
 
     /// Rows `k` of the packed matrix.
@@ -175,6 +192,99 @@ impl PackedRhs {
     fn panels(&self, k0: usize, kc: usize, p: usize, span: usize) -> &[f32] {
         let start = k0 * self.n_padded + p * kc * NR;
         &self.data[start..start + span * kc * NR]
+    }
+}
+
+/// Packs the `[kc][NR]` panel at rows `k0..`, columns `j0..j0 + width` of a `b` whose rows are
+/// contiguous (unit column stride), zero-padding the columns past `width`.
+fn pack_panel_from_rows(b: MatRef, k0: usize, j0: usize, width: usize, panel: &mut [f32]) {
+    for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+        let start = (k0 + kk) * b.row_stride + j0;
+        if width == NR {
+            // A fixed-size copy compiles to vector moves; `copy_from_slice` of a runtime width
+            // was a `memmove` call per 64 bytes.
+            let src: &[f32; NR] = b.data[start..start + NR].try_into().expect("NR values");
+            let dst: &mut [f32; NR] = row.try_into().expect("NR values");
+            *dst = *src;
+        } else {
+            row[..width].copy_from_slice(&b.data[start..start + width]);
+            row[width..].fill(0.0);
+        }
+    }
+}
+
+/// Packs the `[kc][NR]` panel at rows `k0..`, columns `j0..j0 + width` of a `b` whose columns are
+/// contiguous (a transposed row-major matrix, as the backward's `W_hhᵀ` and `W_ihᵀ`): one
+/// contiguous read per column, scattered into the panel, which stays in L1. Reading the panel
+/// row by row instead gathered each value from a different row of the source (with an index
+/// multiply and a bounds check each).
+fn pack_panel_from_columns(b: MatRef, k0: usize, j0: usize, width: usize, panel: &mut [f32]) {
+    let kc = panel.len() / NR;
+    if width < NR {
+        panel.fill(0.0);
+    }
+    for jj in 0..width {
+        let start = (j0 + jj) * b.col_stride + k0;
+        let column = &b.data[start..start + kc];
+        for (row, &v) in panel.chunks_exact_mut(NR).zip(column) {
+            row[jj] = v;
+        }
+    }
+}
+
+/// Writes the rows of a [`PackedRhs`] made by [`PackedRhs::rows_to_fill`], from several threads
+/// when each writes its own rows. Valid while that matrix lives and is not read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PackedRows {
+    ptr: *mut f32,
+    len: usize,
+    k: usize,
+    n: usize,
+    n_padded: usize,
+}
+
+// SAFETY: writers only touch the values of their own rows (see `write`).
+unsafe impl Send for PackedRows {}
+unsafe impl Sync for PackedRows {}
+
+impl PackedRows {
+    /// Writes row `i` (`n` values) and zeroes its padding columns.
+    ///
+    /// # Safety
+    /// The matrix must still live and not be read meanwhile, and no other thread may write
+    /// row `i` at the same time.
+    #[inline(always)]
+    pub(crate) unsafe fn write(&self, i: usize, row: &[f32]) {
+        assert!(
+            i < self.k && row.len() == self.n,
+            "row {i} of [{}, {}]",
+            self.k,
+            self.n
+        );
+        let k0 = i / KC * KC;
+        let kc = KC.min(self.k - k0);
+        // Row `i` is the `NR` values at `(i - k0)·NR` in each of the block's panels.
+        let first = k0 * self.n_padded + (i - k0) * NR;
+        let panel_len = kc * NR;
+        assert!(first + (self.n_padded / NR - 1) * panel_len + NR <= self.len);
+        let mut chunks = row.chunks_exact(NR);
+        for (p, chunk) in chunks.by_ref().enumerate() {
+            // SAFETY: in bounds (the layout of `PackedRhs::pack`); this row is the caller's.
+            unsafe {
+                let dst = self.ptr.add(first + p * panel_len) as *mut [f32; NR];
+                *dst = chunk.try_into().expect("NR values");
+            }
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0.0f32; NR];
+            last[..rest.len()].copy_from_slice(rest);
+            // SAFETY: as above, the last panel.
+            unsafe {
+                let dst = self.ptr.add(first + (self.n / NR) * panel_len) as *mut [f32; NR];
+                *dst = last;
+            }
+        }
     }
 }
 
@@ -411,10 +521,11 @@ unsafe fn block_product(
     // packing it cost a pass of scalar stores per depth block, a fifth of the kernel's time
     // for the small per-step products of a hidden-128 layer. Transposed views are packed.
     let in_place = a.col_stride == 1;
+    // Recycled (see `crate::buffers`): `pack_lhs` writes every value the kernels read.
     let mut packed_a = if in_place {
         Vec::new()
     } else {
-        vec![0.0f32; row_panels * MR * KC.min(b.k)]
+        crate::buffers::take(row_panels * MR * KC.min(b.k))
     };
     // Scratch for edge tiles, wide enough for two panels.
     let mut tile = [0.0f32; MR * 2 * NR];
@@ -471,6 +582,7 @@ unsafe fn block_product(
             }
         }
     }
+    crate::buffers::give_back(packed_a);
 }
 
 /// Copies (or adds) the `height x width` corner of a scratch tile with row stride `stride` into
@@ -518,10 +630,17 @@ fn pack_lhs(a: MatRef, i0: usize, mc: usize, k0: usize, kc: usize, packed: &mut 
             panel.fill(0.0);
         }
         // Depth outermost: in a transposed view (the weight gradients' `Xᵀ`) a panel's rows
-        // lie next to each other at each depth.
-        for kk in 0..kc {
-            for r in 0..height {
-                panel[kk * MR + r] = a.at(i0 + r0 + r, k0 + kk);
+        // lie next to each other at each depth, copied at once.
+        for (kk, packed_rows) in panel.chunks_exact_mut(MR).enumerate() {
+            if a.row_stride == 1 && height == MR {
+                let start = (i0 + r0) + (k0 + kk) * a.col_stride;
+                let src: &[f32; MR] = a.data[start..start + MR].try_into().expect("MR values");
+                let dst: &mut [f32; MR] = packed_rows.try_into().expect("MR values");
+                *dst = *src;
+            } else {
+                for (r, v) in packed_rows[..height].iter_mut().enumerate() {
+                    *v = a.at(i0 + r0 + r, k0 + kk);
+                }
             }
         }
     }
@@ -756,6 +875,45 @@ mod tests {
                 ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
             })
             .collect()
+    }
+
+    #[test]
+    fn every_way_of_packing_gives_the_same_layout() {
+        // Two depth blocks (the second short), a zero-padded last panel, and big enough for
+        // the buffer pool to recycle.
+        let (k, n) = (KC + 37, 15 * NR + 5);
+        let b = values(k * n, 3);
+        let reference: Vec<f32> = {
+            // The layout written out element by element.
+            let n_padded = n.div_ceil(NR) * NR;
+            let mut out = vec![f32::NAN; k * n_padded];
+            for i in 0..k {
+                let (k0, kc) = (i / KC * KC, KC.min(k - i / KC * KC));
+                for j in 0..n_padded {
+                    let v = if j < n { b[i * n + j] } else { 0.0 };
+                    out[k0 * n_padded + (j / NR) * kc * NR + (i - k0) * NR + j % NR] = v;
+                }
+            }
+            out
+        };
+        let from_rows = PackedRhs::pack(MatRef::row_major(&b, k, n));
+        assert_eq!(from_rows.data, reference, "row-major source");
+        let mut transposed = vec![0.0; k * n];
+        for i in 0..k {
+            for j in 0..n {
+                transposed[j * k + i] = b[i * n + j];
+            }
+        }
+        let from_columns = PackedRhs::pack(MatRef::row_major(&transposed, n, k).t());
+        assert_eq!(from_columns.data, reference, "transposed source");
+        // Filled row by row, in a scrambled order, over a recycled buffer of NaNs.
+        crate::buffers::give_back(vec![f32::NAN; reference.len()]);
+        let (filled, writer) = PackedRhs::rows_to_fill(k, n);
+        for i in (0..k).map(|i| (i * 7) % k) {
+            // SAFETY: one thread, the matrix unread until the loop ends.
+            unsafe { writer.write(i, &b[i * n..(i + 1) * n]) };
+        }
+        assert_eq!(filled.data, reference, "written row by row");
     }
 
     #[test]
