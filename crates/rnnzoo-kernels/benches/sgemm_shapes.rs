@@ -67,4 +67,34 @@ fn main() {
         };
         println!("{m:>5} x {k:>5} x {n:>5}  {g:7.1} GFLOP/s  {what}");
     }
+    // Packing alone: the backward packs `W_hhᵀ`, `W_ihᵀ` (transposed views) once per call.
+    for &(rows, cols, transposed, what) in &[
+        (512, 2048, true, "pack W_hhᵀ [2048, 512] (transposed view)"),
+        (2048, 512, false, "pack [2048, 512] (row-major)"),
+    ] {
+        let b = vec![0.25f32; rows * cols];
+        let view = if transposed {
+            MatRef::row_major(&b, rows, cols).t()
+        } else {
+            MatRef::row_major(&b, rows, cols)
+        };
+        let ms = best_seconds(50, || drop(PackedRhs::pack(view))) * 1e3;
+        println!(
+            "{:>21}  {ms:7.3} ms  {what}",
+            format!("{} values", rows * cols)
+        );
+    }
+}
+
+fn best_seconds(iters: usize, mut run: impl FnMut()) -> f64 {
+    run();
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let start = Instant::now();
+        for _ in 0..iters {
+            run();
+        }
+        best = best.min(start.elapsed().as_secs_f64() / iters as f64);
+    }
+    best
 }

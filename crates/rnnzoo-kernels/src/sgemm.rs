@@ -19,8 +19,14 @@ const MR: usize = 6;
 const NR: usize = 16;
 /// Depth of one packed block: a `KC x NR` panel of B (16 KiB) stays in L1.
 const KC: usize = 256;
-/// Rows of A packed at once: a `MC x KC` block (96 KiB) stays in L2.
+/// Rows of A per task when A is read in place (row-major).
 const MC: usize = 96;
+/// Rows of A packed at once (transposed views): a `MC_PACKED x KC` block (256 KiB) stays in L2.
+/// Each row block streams all of B once, and the weight gradients' B is the `[T·B, G·H]`
+/// pre-activation gradient (26 MB for a 512-wide LSTM layer at B32 T100), far beyond L2: at
+/// 96 rows `Xᵀ · dpre` (512 rows) streamed it six times and ran at 94-100 GFLOP/s on one core,
+/// at 256 rows at 105 (`sgemm_shapes`, alternating runs; 512 rows gave no more).
+const MC_PACKED: usize = 256;
 
 /// A read-only strided matrix view: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -475,7 +481,8 @@ fn sgemm_packed_split(
         return;
     }
     let panels = b.n_padded / NR;
-    let row_blocks = m.div_ceil(MC);
+    let block_rows = if a.col_stride == 1 { MC } else { MC_PACKED };
+    let row_blocks = m.div_ceil(block_rows);
     // Enough tasks to keep every thread busy: row blocks first, then column chunks.
     let column_chunks = if threads == 1 || row_blocks >= 2 * threads {
         1
@@ -487,7 +494,7 @@ fn sgemm_packed_split(
     let task = |index: usize| {
         let rb = index / column_chunks;
         let cc = index % column_chunks;
-        let rows = rb * MC..(m).min((rb + 1) * MC);
+        let rows = rb * block_rows..m.min((rb + 1) * block_rows);
         let panel_range = cc * panels_per_chunk..panels.min((cc + 1) * panels_per_chunk);
         // SAFETY: see `OutPtr`; this task touches rows `rows` and the columns of `panel_range`.
         unsafe { block_product(a, b, out, ldc, accumulate, rows, panel_range) };
