@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use crate::buffers;
 use crate::math::{sigmoid, tanh};
-use crate::sgemm::{MatRef, PackedRhs, RightHandSide, sgemm};
+use crate::sgemm::{MatRef, RightHandSide, sgemm};
 use crate::simd;
 
 /// The recurrent cells, with the equations of `rnnzoo_models::CellKind`. Gate blocks in the
@@ -691,9 +691,6 @@ pub fn backward(
         .max()
         .unwrap_or(batch);
     let weight_hh_t = RightHandSide::prepare(MatRef::row_major(w.weight_hh, h, gh).t(), part_rows);
-    // `dpre` is also the right-hand side of both weight gradients of the LSTM and RNN (of
-    // `W_ih`'s for the GRU): each row goes into the packed layout as soon as it is computed.
-    let (packed_pre, packed_pre_rows) = PackedRhs::rows_to_fill(steps * batch, gh);
     let shared_pre = Shared::new(&mut d_pre);
     let shared_hidden_pre = Shared::new(&mut d_hidden_pre);
     let order = spec.rows(&d);
@@ -736,11 +733,7 @@ pub fn backward(
                         if !spec.valid(t, rows.start + lb) {
                             // Frozen state: the gradient passes through untouched.
                             dh_next[row.clone()].copy_from_slice(&dh[row]);
-                            let dpb = &mut dp[lb * row_g..lb * row_g + gh];
-                            dpb.fill(0.0);
-                            // SAFETY: this part's own row; `packed_pre` is not read until
-                            // the loop ends.
-                            unsafe { packed_pre_rows.write(span.start + lb * order.batch, dpb) };
+                            dp[lb * row_g..lb * row_g + gh].fill(0.0);
                             if gru {
                                 dhp[lb * row_g..lb * row_g + gh].fill(0.0);
                             }
@@ -806,8 +799,6 @@ pub fn backward(
                         for (acc, v) in d_bias_ih.iter_mut().zip(dpb.iter()) {
                             *acc += v;
                         }
-                        // SAFETY: as above.
-                        unsafe { packed_pre_rows.write(span.start + lb * order.batch, dpb) };
                     }
                 },
             );
@@ -858,7 +849,10 @@ pub fn backward(
         input,
         false,
     );
-    let d_pre_rhs = RightHandSide::Packed(packed_pre);
+    // `dpre` is the right-hand side of both weight gradients (LSTM, RNN): packed once. (Writing
+    // each row into the packed layout inside the time loop instead cost more than this
+    // sequential pass: its 64-byte stores land 16 KiB apart.)
+    let d_pre_rhs = RightHandSide::prepare(MatRef::row_major(&d_pre, rows, gh), input.min(h));
     let mut d_weight_ih = buffers::take(input * gh);
     d_pre_rhs.multiply(
         MatRef::row_major(x, rows, input).t(),

@@ -158,32 +158,6 @@ impl PackedRhs {
         }
     }
 
-    /// A packed `[k, n]` matrix to be filled row by row through [`PackedRows`], so that a
-    /// product's right-hand side computed row by row (the backward's pre-activation gradients)
-    /// lands in the packed layout while each row is still in cache, instead of being written
-    /// row-major and packed by a second pass over all of it.
-    pub(crate) fn rows_to_fill(k: usize, n: usize) -> (Self, PackedRows) {
-        let n_padded = n.div_ceil(NR) * NR;
-        // Recycled: the caller writes every row, and `PackedRows::write` the padding columns.
-        let mut data = crate::buffers::take(k * n_padded);
-        let rows = PackedRows {
-            ptr: data.as_mut_ptr(),
-            len: data.len(),
-            k,
-            n,
-            n_padded,
-        };
-        (
-            Self {
-                k,
-                n,
-                n_padded,
-                data,
-            },
-            rows,
-        )
-    }
-
     /// Rows `k` of the packed matrix.
     pub fn rows(&self) -> usize {
         self.k
@@ -234,62 +208,6 @@ fn pack_panel_from_columns(b: MatRef, k0: usize, j0: usize, width: usize, panel:
         let column = &b.data[start..start + kc];
         for (row, &v) in panel.chunks_exact_mut(NR).zip(column) {
             row[jj] = v;
-        }
-    }
-}
-
-/// Writes the rows of a [`PackedRhs`] made by [`PackedRhs::rows_to_fill`], from several threads
-/// when each writes its own rows. Valid while that matrix lives and is not read.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct PackedRows {
-    ptr: *mut f32,
-    len: usize,
-    k: usize,
-    n: usize,
-    n_padded: usize,
-}
-
-// SAFETY: writers only touch the values of their own rows (see `write`).
-unsafe impl Send for PackedRows {}
-unsafe impl Sync for PackedRows {}
-
-impl PackedRows {
-    /// Writes row `i` (`n` values) and zeroes its padding columns.
-    ///
-    /// # Safety
-    /// The matrix must still live and not be read meanwhile, and no other thread may write
-    /// row `i` at the same time.
-    #[inline(always)]
-    pub(crate) unsafe fn write(&self, i: usize, row: &[f32]) {
-        assert!(
-            i < self.k && row.len() == self.n,
-            "row {i} of [{}, {}]",
-            self.k,
-            self.n
-        );
-        let k0 = i / KC * KC;
-        let kc = KC.min(self.k - k0);
-        // Row `i` is the `NR` values at `(i - k0)·NR` in each of the block's panels.
-        let first = k0 * self.n_padded + (i - k0) * NR;
-        let panel_len = kc * NR;
-        assert!(first + (self.n_padded / NR - 1) * panel_len + NR <= self.len);
-        let mut chunks = row.chunks_exact(NR);
-        for (p, chunk) in chunks.by_ref().enumerate() {
-            // SAFETY: in bounds (the layout of `PackedRhs::pack`); this row is the caller's.
-            unsafe {
-                let dst = self.ptr.add(first + p * panel_len) as *mut [f32; NR];
-                *dst = chunk.try_into().expect("NR values");
-            }
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut last = [0.0f32; NR];
-            last[..rest.len()].copy_from_slice(rest);
-            // SAFETY: as above, the last panel.
-            unsafe {
-                let dst = self.ptr.add(first + (self.n / NR) * panel_len) as *mut [f32; NR];
-                *dst = last;
-            }
         }
     }
 }
@@ -885,10 +803,9 @@ mod tests {
     }
 
     #[test]
-    fn every_way_of_packing_gives_the_same_layout() {
-        // Two depth blocks (the second short), a zero-padded last panel, and big enough for
-        // the buffer pool to recycle.
-        let (k, n) = (KC + 37, 15 * NR + 5);
+    fn rows_and_columns_pack_to_the_same_layout() {
+        // Two depth blocks (the second short) and a zero-padded last panel.
+        let (k, n) = (KC + 37, 3 * NR + 5);
         let b = values(k * n, 3);
         let reference: Vec<f32> = {
             // The layout written out element by element.
@@ -913,14 +830,6 @@ mod tests {
         }
         let from_columns = PackedRhs::pack(MatRef::row_major(&transposed, n, k).t());
         assert_eq!(from_columns.data, reference, "transposed source");
-        // Filled row by row, in a scrambled order, over a recycled buffer of NaNs.
-        crate::buffers::give_back(vec![f32::NAN; reference.len()]);
-        let (filled, writer) = PackedRhs::rows_to_fill(k, n);
-        for i in (0..k).map(|i| (i * 7) % k) {
-            // SAFETY: one thread, the matrix unread until the loop ends.
-            unsafe { writer.write(i, &b[i * n..(i + 1) * n]) };
-        }
-        assert_eq!(filled.data, reference, "written row by row");
     }
 
     #[test]
