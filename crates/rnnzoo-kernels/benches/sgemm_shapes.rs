@@ -5,18 +5,9 @@ use std::time::Instant;
 
 use rnnzoo_kernels::sgemm::{MatRef, PackedRhs, sgemm, sgemm_packed};
 
-fn gflops(m: usize, k: usize, n: usize, mut run: impl FnMut()) -> f64 {
+fn gflops(m: usize, k: usize, n: usize, run: impl FnMut()) -> f64 {
     let iters = ((2e9 / (2.0 * (m * n * k) as f64)) as usize).max(3);
-    run();
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let start = Instant::now();
-        for _ in 0..iters {
-            run();
-        }
-        best = best.min(start.elapsed().as_secs_f64() / iters as f64);
-    }
-    2.0 * (m * n * k) as f64 / best / 1e9
+    2.0 * (m * n * k) as f64 / best_seconds(iters, run) / 1e9
 }
 
 fn main() {
@@ -86,6 +77,7 @@ fn main() {
     }
 }
 
+/// Seconds per call of `run`: the best of 5 timings of `iters` calls, after one warm-up call.
 fn best_seconds(iters: usize, mut run: impl FnMut()) -> f64 {
     run();
     let mut best = f64::MAX;
