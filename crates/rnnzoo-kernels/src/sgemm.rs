@@ -102,6 +102,12 @@ impl<'a> MatRef<'a> {
         self.cols
     }
 
+    /// Whether a product reads this matrix in place as its left-hand side (contiguous rows, as
+    /// the micro-kernels need), rather than packing it.
+    fn lhs_in_place(&self) -> bool {
+        self.col_stride == 1
+    }
+
     #[inline(always)]
     fn at(&self, i: usize, j: usize) -> f32 {
         self.data[i * self.row_stride + j * self.col_stride]
@@ -399,7 +405,7 @@ fn sgemm_packed_split(
         return;
     }
     let panels = b.n_padded / NR;
-    let block_rows = if a.col_stride == 1 { MC } else { MC_PACKED };
+    let block_rows = if a.lhs_in_place() { MC } else { MC_PACKED };
     let row_blocks = m.div_ceil(block_rows);
     // Enough tasks to keep every thread busy: row blocks first, then column chunks.
     let column_chunks = if threads == 1 || row_blocks >= 2 * threads {
@@ -445,7 +451,7 @@ unsafe fn block_product(
     // A row-major A is read where it lies, MR rows at a time (`Lhs` strides `(lda, 1)`):
     // packing it cost a pass of scalar stores per depth block, a fifth of the kernel's time
     // for the small per-step products of a hidden-128 layer. Transposed views are packed.
-    let in_place = a.col_stride == 1;
+    let in_place = a.lhs_in_place();
     // Recycled (see `crate::buffers`): `pack_lhs` writes every value the kernels read.
     let mut packed_a = if in_place {
         Vec::new()
