@@ -11,13 +11,21 @@ with respect to the input, the initial states and every weight. The computation 
 and is stored as float32, so the reference itself carries no float32 rounding. Padded cases run
 through `pack_padded_sequence` / `pad_packed_sequence`.
 
-Needs torch (CI does not): `pip install torch==2.15.0 safetensors`, then
+The realistic-size cases (`LARGE_CASES`, written under `large/`) would not fit in a few MB with
+their weights and full gradients, so their weights, inputs, initial states and loss weights are
+not stored: both sides generate them from a seed with a counter-based SplitMix64 (see
+`seeded_uniform`, mirrored in the Rust tests' `common::seeded_uniform`), and every result with
+more than `SAMPLES` values is stored at `SAMPLES` seeded positions (`idx.NAME`, exact integers in
+float32, beside `NAME`).
+
+Needs torch (CI does not): `pip install torch==2.15.0 safetensors numpy`, then
     python3 scripts/make_fixtures.py crates/rnnzoo-models/tests/fixtures
 """
 
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import save_file
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -35,6 +43,45 @@ CASES = [
     ("gru_padded_bi", "gru", 4, 6, 3, 5, 2, True, [6, 4, 1, 3]),
     ("lstm_padded_uni", "lstm", 3, 6, 3, 5, 1, False, [2, 6, 5]),
 ]
+
+
+# Realistic sizes: the block, panel and thread splits of the kernels (hidden 320, 384, 512; hidden
+# smaller than the input; batches that the forward splits over threads) and the shapes of the
+# quick start and of the benchmark configs a, c, d, e.
+LARGE_CASES = [
+    # name, mode, batch, steps, input, hidden, layers, bidirectional, lengths
+    ("lstm_96_320", "lstm", 5, 40, 96, 320, 2, False, [40, 33, 17, 40, 5]),
+    ("rnn_tanh_96_320", "rnn_tanh", 5, 40, 96, 320, 2, False, [40, 33, 17, 40, 5]),
+    ("gru_160_384", "gru", 5, 40, 160, 384, 2, False, [12, 40, 40, 29, 1]),
+    ("lstm_400_160_bi", "lstm", 5, 40, 400, 160, 2, True, [40, 7, 40, 22, 31]),
+    ("rnn_relu_400_160", "rnn_relu", 5, 40, 400, 160, 2, False, [40, 7, 40, 22, 31]),
+    ("quickstart_lstm_64_256", "lstm", 32, 16, 64, 256, 1, False, None),
+    ("config_a_lstm_256_256", "lstm", 32, 12, 256, 256, 2, False, None),
+    ("config_c_bilstm_128_128", "lstm", 20, 16, 128, 128, 1, True, [16, 3, 9, 16, 12, 1, 7, 16, 15, 2, 16, 11, 4, 8, 16, 6, 13, 16, 10, 5]),
+    ("config_d_lstm_512_512", "lstm", 32, 6, 512, 512, 1, False, None),
+    ("config_e_lstm_128_512", "lstm", 1, 40, 128, 512, 2, False, None),
+]
+SAMPLES = 2048
+MASK = (1 << 64) - 1
+
+
+def seeded_uniform(seed, shape, scale):
+    """float32 values in [-scale, scale): value i (row-major) is
+    `(2 * (mix(seed + (i + 1) * golden) >> 40) / 2^24 - 1) * scale`, mix being SplitMix64's output
+    function. Every step is exact in float32 but the last product, which rounds as Rust does."""
+    n = int(np.prod(shape))
+    with np.errstate(over="ignore"):
+        z = np.uint64(seed) + (np.arange(1, n + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    u = (z >> np.uint64(40)).astype(np.float32) / np.float32(1 << 24)
+    v = (np.float32(2.0) * u - np.float32(1.0)) * np.float32(scale)
+    return torch.from_numpy(v.reshape(shape)).to(torch.float64)
+
+
+def tensor_seed(case_seed, index):
+    return (case_seed * 1000 + index) & MASK
 
 
 def build(mode, i, h, layers, bidirectional):
@@ -92,6 +139,69 @@ def make(name, mode, b, t, i, h, layers, bidirectional, lengths, seed):
     return tensors, meta
 
 
+def make_large(name, mode, b, t, i, h, layers, bidirectional, lengths, seed):
+    """A realistic-size case from seeded inputs, with its results sampled (see the module doc).
+    Generated in this order, tensor k from `tensor_seed(seed, k)`: every parameter in
+    `named_parameters()` order (uniform in +-1/sqrt(H), PyTorch's init range), x (+-1.5), h0, c0
+    (+-0.5), then the loss weights of out, h_n, c_n (+-1)."""
+    module = build(mode, i, h, layers, bidirectional)
+    dirs = 2 if bidirectional else 1
+    k = 0
+    scale = float(np.float32(1.0 / np.sqrt(h)))
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(seeded_uniform(tensor_seed(seed, k), tuple(p.shape), scale))
+            k += 1
+    x = seeded_uniform(tensor_seed(seed, k), (b, t, i), 1.5)
+    if lengths is not None:  # padding holds garbage: it must not change any result
+        for row, n in enumerate(lengths):
+            x[row, n:] = 100.0
+    x.requires_grad_(True)
+    h0 = seeded_uniform(tensor_seed(seed, k + 1), (layers * dirs, b, h), 0.5).requires_grad_(True)
+    c0 = seeded_uniform(tensor_seed(seed, k + 2), (layers * dirs, b, h), 0.5).requires_grad_(True)
+    state = (h0, c0) if mode == "lstm" else h0
+    if lengths is None:
+        out, final = module(x, state)
+    else:
+        packed = pack_padded_sequence(x, torch.tensor(lengths), batch_first=True, enforce_sorted=False)
+        out, final = module(packed, state)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=t)
+    h_n, c_n = final if mode == "lstm" else (final, None)
+    loss = (out * seeded_uniform(tensor_seed(seed, k + 3), tuple(out.shape), 1.0)).sum()
+    loss = loss + (h_n * seeded_uniform(tensor_seed(seed, k + 4), tuple(h_n.shape), 1.0)).sum()
+    results = {"out": out, "h_n": h_n}
+    inputs = {"x": x, "h0": h0}
+    if c_n is not None:
+        loss = loss + (c_n * seeded_uniform(tensor_seed(seed, k + 5), tuple(c_n.shape), 1.0)).sum()
+        results["c_n"] = c_n
+        inputs["c0"] = c0
+    params = dict(module.named_parameters())
+    grads = torch.autograd.grad(loss, list(inputs.values()) + list(params.values()))
+    for key, g in zip(list(inputs) + list(params), grads):
+        results[f"grad.{key}"] = g
+    picker = np.random.default_rng(seed)
+    tensors = {}
+    for key, value in results.items():
+        flat = value.detach().reshape(-1)
+        n = flat.numel()
+        idx = np.arange(n) if n <= SAMPLES else np.sort(picker.choice(n, SAMPLES, replace=False))
+        tensors[key] = flat[torch.from_numpy(idx)].to(torch.float32).contiguous()
+        tensors[f"idx.{key}"] = torch.from_numpy(idx.astype(np.float32))
+    meta = {
+        "mode": mode,
+        "num_layers": str(layers),
+        "bidirectional": str(bidirectional).lower(),
+        "lengths": ",".join(map(str, lengths)) if lengths else "",
+        "batch": str(b),
+        "steps": str(t),
+        "input": str(i),
+        "hidden": str(h),
+        "seed": str(seed),
+        "torch": torch.__version__,
+    }
+    return tensors, meta
+
+
 def main():
     out_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "crates/rnnzoo-models/tests/fixtures")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -99,6 +209,12 @@ def main():
         tensors, meta = make(*case, seed=1000 + seed)
         save_file(tensors, str(out_dir / f"{case[0]}.safetensors"), metadata=meta)
         print(f"wrote {case[0]}: out {tuple(tensors['out'].shape)}")
+    large_dir = out_dir / "large"
+    large_dir.mkdir(exist_ok=True)
+    for seed, case in enumerate(LARGE_CASES):
+        tensors, meta = make_large(*case, seed=2000 + seed)
+        save_file(tensors, str(large_dir / f"{case[0]}.safetensors"), metadata=meta)
+        print(f"wrote large/{case[0]}")
 
 
 if __name__ == "__main__":

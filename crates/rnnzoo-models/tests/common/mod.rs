@@ -213,3 +213,25 @@ impl ScalarReference<'_> {
         (input, hn, cn)
     }
 }
+
+/// The seeded values of `scripts/make_fixtures.py`'s `seeded_uniform`, bit for bit: value `i`
+/// (row-major) is `(2 · (mix(seed + (i + 1) · γ) >> 40) / 2²⁴ − 1) · scale` in `f32`, where `mix`
+/// is SplitMix64's output function (SplitMix64 is counter-based, so each value is computed
+/// directly from its index).
+pub fn seeded_uniform(seed: u64, shape: &[usize], scale: f32) -> HostTensor {
+    let n: usize = shape.iter().product();
+    let values = (0..n as u64)
+        .map(|i| {
+            let mut z = seed.wrapping_add((i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            let u = (z >> 40) as f32 / (1u32 << 24) as f32;
+            (2.0 * u - 1.0) * scale
+        })
+        .collect();
+    HostTensor {
+        shape: shape.to_vec(),
+        values,
+    }
+}
