@@ -10,7 +10,7 @@ use rnnzoo_models::{CellKind, RecurrentConfig, RnnActivation, TokenDecoder, line
 
 const TOLERANCE: f32 = 2e-5;
 
-fn cells() -> [CellKind; 6] {
+fn cells() -> [CellKind; 7] {
     [
         CellKind::Rnn(RnnActivation::Tanh),
         CellKind::Rnn(RnnActivation::Relu),
@@ -18,6 +18,10 @@ fn cells() -> [CellKind; 6] {
         CellKind::Lstm {
             peephole: true,
             coupled: false,
+        },
+        CellKind::Lstm {
+            peephole: false,
+            coupled: true,
         },
         CellKind::Lstm {
             peephole: true,
@@ -148,6 +152,72 @@ fn a_token_decoder_gives_the_models_logits_and_carries_its_state() {
             decoder.set_state(&carried);
             let again = decoder.step(&probe[..batch]).to_vec();
             assert_eq!(first, again);
+        }
+    }
+}
+
+/// The decoder's logits against the whole-sequence forward's at every step, for every cell, 1 to
+/// 3 layers, an embedding smaller and larger than the hidden size, few rows (weights read in
+/// place) and more (packed), and tied output weights. Every dimension has its own size, so a
+/// swapped or transposed one cannot pass.
+#[test]
+fn the_decoder_equals_the_forward_for_every_cell_depth_size_and_batch() {
+    let device = device();
+    let (vocab, steps) = (11, 9);
+    for cell in cells() {
+        for layers in 1..=3 {
+            // (embedding, hidden): input narrower than the state, wider, and equal (tied).
+            for (embedding_size, hidden, tied) in [(5, 13, false), (17, 7, false), (13, 13, true)] {
+                for batch in [3, 6] {
+                    let what = format!(
+                        "{} x{layers} E{embedding_size} H{hidden} B{batch}{}",
+                        cell.name(),
+                        if tied { " tied" } else { "" }
+                    );
+                    let embedding = EmbeddingConfig::new(vocab, embedding_size).init(&device);
+                    let rnn = RecurrentConfig::new(cell, embedding_size, hidden)
+                        .with_num_layers(layers)
+                        .init(&device);
+                    let head = LinearConfig::new(hidden, vocab).init(&device);
+                    let bias = randn([vocab], &device);
+                    let ids: Vec<i64> = (0..batch * steps)
+                        .map(|i| ((i * 7 + i / 5 + 3) % vocab) as i64)
+                        .collect();
+                    let tokens = Tensor::<2, Int>::from_data(
+                        TensorData::new(ids.clone(), [batch, steps]),
+                        &device,
+                    );
+                    let (hidden_out, _) = rnn.forward(embedding.forward(tokens), None, None);
+                    let (logits, mut decoder) = if tied {
+                        let weight = embedding.weight.val().transpose();
+                        (
+                            values(rnnzoo_models::dense(
+                                hidden_out,
+                                weight.clone(),
+                                Some(bias.clone()),
+                            )),
+                            TokenDecoder::new(&embedding, &rnn, weight, Some(bias), batch),
+                        )
+                    } else {
+                        (
+                            values(linear(&head, hidden_out)),
+                            TokenDecoder::with_linear(&embedding, &rnn, &head, batch),
+                        )
+                    };
+                    for t in 0..steps {
+                        let row: Vec<usize> =
+                            (0..batch).map(|b| ids[b * steps + t] as usize).collect();
+                        let got = decoder.step(&row).to_vec();
+                        let expected: Vec<f32> = (0..batch)
+                            .flat_map(|b| {
+                                logits[(b * steps + t) * vocab..(b * steps + t + 1) * vocab]
+                                    .to_vec()
+                            })
+                            .collect();
+                        close(&format!("{what} step {t}"), &got, &expected);
+                    }
+                }
+            }
         }
     }
 }
