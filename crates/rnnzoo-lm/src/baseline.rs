@@ -62,6 +62,7 @@ pub fn train_ngram(
         tokens_per_s: streams.train.len() as f64 / trained_s.max(1e-9),
         wall_s: start.elapsed().as_secs_f64(),
         sample: None,
+        sample_loss: None,
     };
     write_json(&run.summary(), &summary)?;
     Ok((run, summary))

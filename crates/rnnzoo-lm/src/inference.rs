@@ -149,34 +149,64 @@ impl Sampler {
     }
 }
 
-/// Generates `length` tokens after the prompt and returns prompt and continuation as text.
+/// A generated text and how likely the model finds it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Generated {
+    /// The prompt and its continuation, as text.
+    pub text: String,
+    /// The continuation's token ids.
+    pub tokens: Vec<usize>,
+    /// `Σ log p(token | preceding tokens)` of the prompt's tokens (natural log), conditioned as
+    /// [`score`] conditions them: the first on a line boundary.
+    pub prompt_log_prob: f64,
+    /// `Σ log p(token | prompt, preceding tokens)` of the continuation, under the model itself
+    /// (temperature 1, no top-k), accumulated from the logits each token was drawn from.
+    pub log_prob: f64,
+}
+
+/// `log softmax(logits)[index]`, in `f64`.
+fn log_prob_of(logits: &[f32], index: usize) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+    logits[index] as f64 - max - sum.ln()
+}
+
+/// Generates `length` tokens after the prompt and returns prompt and continuation as text, with
+/// the log-probabilities the model gave them.
 ///
-/// Runs on [`LanguageModel::decoder`]: the prompt and every sampled token go through the model
-/// one step at a time on host buffers, with no tensor operations per token.
-pub fn generate(model: &LanguageModel, vocab: &Vocab, options: &SampleOptions) -> String {
+/// The model reads a line boundary first (`\n` for characters, `<eos>` for words), then the
+/// prompt, as [`score`] does: a text starts after a boundary in training too, and so `score` of
+/// the returned text equals `prompt_log_prob + log_prob`. Runs on [`LanguageModel::decoder`]:
+/// the prompt and every sampled token go through the model one step at a time on host buffers,
+/// with no tensor operations per token.
+pub fn generate(model: &LanguageModel, vocab: &Vocab, options: &SampleOptions) -> Generated {
     let mut ids = vocab.encode(&options.prompt);
     if vocab.kind == rnnzoo_data::TokenizerKind::Word && !options.prompt.ends_with('\n') {
         ids.pop(); // the prompt's line goes on: drop its closing <eos>
     }
-    let context = if ids.is_empty() {
-        vec![vocab.boundary_id()]
-    } else {
-        ids.clone()
-    };
     let mut sampler = Sampler(SplitMix64::new(options.seed ^ 0x5EED));
     let mut decoder = model.decoder(1);
-    let (last, prompt) = context.split_last().expect("a non-empty context");
-    for &token in prompt {
-        decoder.step(&[token]);
+    let mut logits = decoder.step(&[vocab.boundary_id()]);
+    let mut prompt_log_prob = 0.0;
+    for &token in &ids {
+        prompt_log_prob += log_prob_of(logits, token);
+        logits = decoder.step(&[token]);
     }
-    let mut logits = decoder.step(&[*last]);
-    let mut out = ids;
+    let mut tokens = Vec::with_capacity(options.length);
+    let mut log_prob = 0.0;
     for _ in 0..options.length {
         let next = sampler.draw(logits, options.temperature, options.top_k);
-        out.push(next);
+        log_prob += log_prob_of(logits, next);
+        tokens.push(next);
         logits = decoder.step(&[next]);
     }
-    vocab.decode(&out)
+    ids.extend_from_slice(&tokens);
+    Generated {
+        text: vocab.decode(&ids),
+        tokens,
+        prompt_log_prob,
+        log_prob,
+    }
 }
 
 /// A trained run, loaded for inference.

@@ -112,13 +112,38 @@ fn training_lowers_the_loss_and_writes_a_complete_run() {
         top_k: Some(3),
         seed: 1,
     };
-    let text = generate(&trained.model, &trained.vocab, &options);
+    let generated = generate(&trained.model, &trained.vocab, &options);
+    let text = &generated.text;
     assert!(text.starts_with("abcdefgh\nabcd"), "{text:?}");
     assert_eq!(
-        text,
+        generated,
         generate(&trained.model, &trained.vocab, &options),
         "seeded sampling repeats"
     );
+
+    // What generation accumulated from the step decoder's own logits is what `score` computes
+    // on the whole sequence for the same text: the two inference paths agree on a trained model.
+    for (prompt, temperature) in [("abc", 0.05), ("ebad", 1.0), ("", 1.5)] {
+        let options = SampleOptions {
+            prompt: prompt.into(),
+            length: 40,
+            temperature,
+            top_k: None,
+            seed: 7,
+        };
+        let generated = generate(&trained.model, &trained.vocab, &options);
+        assert_eq!(generated.tokens.len(), 40);
+        let scored = score(&trained.model, &trained.vocab, &generated.text);
+        assert_eq!(scored.tokens, prompt.len() + 40);
+        let sum = generated.prompt_log_prob + generated.log_prob;
+        assert!(
+            (sum - scored.log_prob).abs() < 1e-4,
+            "{prompt:?} at temperature {temperature}: generate {sum} vs score {}",
+            scored.log_prob
+        );
+        let prompt_only = score(&trained.model, &trained.vocab, prompt);
+        assert!((generated.prompt_log_prob - prompt_only.log_prob).abs() < 1e-4);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -65,8 +65,12 @@ impl Case {
             hidden: number("hidden"),
             layers: number("num_layers"),
             bidirectional: meta["bidirectional"] == "true",
-            lengths: (!meta["lengths"].is_empty())
-                .then(|| meta["lengths"].split(',').map(|s| s.parse().unwrap()).collect()),
+            lengths: (!meta["lengths"].is_empty()).then(|| {
+                meta["lengths"]
+                    .split(',')
+                    .map(|s| s.parse().unwrap())
+                    .collect()
+            }),
             seed: meta["seed"].parse().unwrap(),
             expected,
         }
@@ -186,8 +190,10 @@ fn whole_sequence(case: &Case) {
     let (out, fin) = layer.forward(x.clone(), Some(state), case.lengths.as_deref());
     case.check("out", &to_host(out.clone()).values);
     case.check("h_n", &to_host(fin.hidden.clone()).values);
-    let w = |offset: u64, t: &Tensor<3>| to_tensor::<3>(&case.loss_weights(offset, &t.dims()), &dev);
-    let mut loss = (out.clone() * w(3, &out)).sum() + (fin.hidden.clone() * w(4, &fin.hidden)).sum();
+    let w =
+        |offset: u64, t: &Tensor<3>| to_tensor::<3>(&case.loss_weights(offset, &t.dims()), &dev);
+    let mut loss =
+        (out.clone() * w(3, &out)).sum() + (fin.hidden.clone() * w(4, &fin.hidden)).sum();
     if let Some(c_n) = fin.cell {
         case.check("c_n", &to_host(c_n.clone()).values);
         loss = loss + (c_n.clone() * w(5, &c_n)).sum();
@@ -216,7 +222,11 @@ fn step_by_step(case: &Case) {
     let lstm = case.cell.has_cell_state();
     for l in 0..layers {
         let rows = l * b * h..(l + 1) * b * h;
-        let c = if lstm { &c0.values[rows.clone()] } else { &[][..] };
+        let c = if lstm {
+            &c0.values[rows.clone()]
+        } else {
+            &[][..]
+        };
         stepper.set_state(l, &h0.values[rows], c);
     }
     // Step results in the fixture's layouts: out [B, T, H]; h_n, c_n [layers, B, H].

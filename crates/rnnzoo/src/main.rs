@@ -206,7 +206,13 @@ fn train(
                 summary.wall_s
             );
             if let Some(sample) = &summary.sample {
-                println!("--- sample ---\n{sample}\n--------------");
+                let likelihood = summary.sample_loss.map_or(String::new(), |l| {
+                    format!(" ({l:.3} nats/token under the model)")
+                });
+                println!("--- sample{likelihood} ---\n{sample}\n--------------");
+                if let Some(warning) = summary.sample_warning(config.train.state_reset_prob) {
+                    println!("warning: {warning}");
+                }
             }
             println!("run saved in {}", run.path.display());
         }
@@ -621,7 +627,10 @@ fn run_command(command: Command) -> Result<(), String> {
                 top_k,
                 seed,
             };
-            println!("{}", generate(&trained.model, &trained.vocab, &options));
+            println!(
+                "{}",
+                generate(&trained.model, &trained.vocab, &options).text
+            );
             Ok(())
         }
         Command::Score {

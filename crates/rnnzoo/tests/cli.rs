@@ -49,7 +49,11 @@ fn train_then_eval_score_and_generate() {
         log.contains("[60/60]"),
         "plain progress lines when not a terminal:\n{log}"
     );
-    assert!(log.contains("--- sample ---\nto be"), "{log}");
+    assert!(
+        log.contains(" nats/token under the model) ---\nto be"),
+        "a sample with its likelihood:\n{log}"
+    );
+    assert!(!log.contains("warning:"), "a healthy sample:\n{log}");
     let resolved = std::fs::read_to_string(dir.join(&run).join("config.yaml")).unwrap();
     assert!(
         resolved.contains("steps: 60"),
