@@ -1,29 +1,25 @@
-//! Training on freshly drawn sequences: every step is a new batch (there are no epochs), the
-//! model is validated every `eval_every` steps on a fixed set, and the checkpoint with the best
-//! validation accuracy is scored on a fixed test set.
+//! Training on freshly drawn sequences, on the shared loop (`rnnzoo_train::trainer`): every
+//! step is a new batch (there are no epochs), the model is validated every `eval_every` steps
+//! on a fixed set, and the checkpoint with the best validation accuracy is scored on a fixed
+//! test set.
 
 use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use rnnzoo_config::ExperimentConfig;
 use rnnzoo_data::SplitMix64;
-use rnnzoo_models::clip_grad_norm;
-use rnnzoo_train::checkpoint::{Checkpoint, LoopState};
-use rnnzoo_train::metrics::CsvLog;
+use rnnzoo_train::checkpoint::Checkpoint;
 use rnnzoo_train::optim::build_optimizer;
-use rnnzoo_train::plot::{self, Curve};
-use rnnzoo_train::progress::Progress;
 use rnnzoo_train::rundir::RunDir;
-use rnnzoo_train::schedule::lr_at;
+use rnnzoo_train::trainer::{self, Better, Cadence, Metric, Position, Role, StepLoss, Task};
 use serde::Serialize;
 
 use crate::MemoryError;
 use crate::evaluation::{Evaluation, evaluate};
 use crate::model::MemoryModel;
-use crate::problems::{Chance, Problem};
+use crate::problems::{Batch, Chance, Problem};
 
 /// Sequences per forward pass when evaluating.
 pub const EVAL_BATCH: usize = 250;
@@ -69,27 +65,119 @@ pub fn problem_of(config: &ExperimentConfig) -> Result<Problem, MemoryError> {
         .ok_or_else(|| MemoryError::Other("data.synthetic: missing for `task: memory`".into()))
 }
 
-/// Trains a model on `config`'s problem in a new run directory under `runs_root`.
+/// The memory problems for the shared loop: a fresh batch every step from a seeded generator
+/// (no epochs), validation on a fixed set.
+struct MemoryTask {
+    problem: Problem,
+    valid_set: Vec<Batch>,
+    rng: SplitMix64,
+    batch_size: usize,
+}
+
+impl MemoryTask {
+    fn generator(seed: u64) -> SplitMix64 {
+        SplitMix64::new(seed ^ 0x6D65_6D6F_7279)
+    }
+}
+
+impl Task for MemoryTask {
+    type Model = MemoryModel;
+    type Carry = ();
+
+    fn metrics(&self) -> Vec<Metric> {
+        vec![
+            Metric {
+                name: "loss",
+                better: Better::Lower,
+                role: Role::TieBreak,
+                plotted: false,
+            },
+            // Equal accuracy (e.g. both solved) goes to the lower loss.
+            Metric {
+                name: "accuracy",
+                better: Better::Higher,
+                role: Role::Primary,
+                plotted: true,
+            },
+        ]
+    }
+
+    fn throughput(&self) -> (&'static str, &'static str) {
+        ("sequences_per_s", "seq/s")
+    }
+
+    fn cadence(&self) -> Cadence {
+        Cadence::Steps
+    }
+
+    fn batches_per_epoch(&self) -> Option<usize> {
+        None
+    }
+
+    fn resume_at(&mut self, position: Position) {
+        // Replaying the generator's draws is cheap next to a training step.
+        for _ in 0..position.step {
+            self.problem.generate(self.batch_size, &mut self.rng);
+        }
+    }
+
+    fn step_loss(
+        &mut self,
+        model: &MemoryModel,
+        _position: Position,
+        _carry: Option<()>,
+        _device: &Device,
+    ) -> StepLoss<()> {
+        let batch = self.problem.generate(self.batch_size, &mut self.rng);
+        StepLoss {
+            loss: model.loss(&batch, &self.problem),
+            units: self.batch_size,
+            carry: None,
+        }
+    }
+
+    fn validate(&self, model: &MemoryModel) -> Option<Vec<f64>> {
+        let e = evaluate(model, &self.problem, &self.valid_set);
+        Some(vec![e.loss, e.accuracy])
+    }
+}
+
+/// Trains a model on `config`'s problem in a new run directory under `runs_root`, or continues
+/// the run at `resume` from its latest checkpoint.
 pub fn train(
     config: &ExperimentConfig,
     runs_root: &Path,
+    resume: Option<&Path>,
     device: &Device,
 ) -> Result<(RunDir, Summary), MemoryError> {
     let wall = Instant::now();
     let problem = problem_of(config)?;
     let synthetic = config.data.synthetic.as_ref().expect("checked above");
-    let run = RunDir::create(runs_root, &config.name).map_err(|e| MemoryError::io(runs_root, e))?;
+    let run = match resume {
+        Some(path) => RunDir::open(path).map_err(|e| MemoryError::io(path, e))?,
+        None => {
+            let run = RunDir::create(runs_root, &config.name)
+                .map_err(|e| MemoryError::io(runs_root, e))?;
+            std::fs::write(run.config(), rnnzoo_config::to_yaml(config))
+                .map_err(|e| MemoryError::io(&run.config(), e))?;
+            run
+        }
+    };
     println!("run: {}", run.path.display());
-    std::fs::write(run.config(), rnnzoo_config::to_yaml(config))
-        .map_err(|e| MemoryError::io(&run.config(), e))?;
-    let valid_set = problem.fixed_set(1, synthetic.valid_examples, EVAL_BATCH);
-    let test_set = problem.fixed_set(2, synthetic.test_examples, EVAL_BATCH);
-
     let t = &config.train;
-    let total = t.steps.expect("validated: memory runs give steps");
+    let mut task = MemoryTask {
+        valid_set: problem.fixed_set(1, synthetic.valid_examples, EVAL_BATCH),
+        problem,
+        rng: MemoryTask::generator(config.seed),
+        batch_size: t.batch_size,
+    };
+    let test_set = task
+        .problem
+        .fixed_set(2, synthetic.test_examples, EVAL_BATCH);
+
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
-    let mut model = MemoryModel::new(&config.model, &problem, &train_device);
+    let mut model = MemoryModel::new(&config.model, &task.problem, &train_device);
     // `freeze` names are checked when the config loads.
     for name in &config.freeze {
         if name == "head" {
@@ -101,7 +189,7 @@ pub fn train(
             model.rnn.freeze_layer(k);
         }
     }
-    let mut optim = build_optimizer(&t.optimizer);
+    let problem = &task.problem;
     let chance = problem.chance();
     println!(
         "{}: {:?} problem, delay {} ({} steps per sequence), {} x{} hidden {}, {} parameters; chance: loss {:.4}, accuracy {:.4}",
@@ -116,136 +204,42 @@ pub fn train(
         chance.loss,
         chance.accuracy,
     );
+    let optim = build_optimizer(&t.optimizer);
+    let outcome = trainer::train(
+        &mut task,
+        model,
+        optim,
+        config,
+        &run,
+        resume.is_some(),
+        &train_device,
+    )?;
 
-    let mut log = CsvLog::create(
-        &run.metrics(),
-        &[
-            "step",
-            "train_loss",
-            "valid_loss",
-            "valid_accuracy",
-            "lr",
-            "sequences_per_s",
-            "elapsed_s",
-        ],
-    )
-    .map_err(|e| MemoryError::io(&run.metrics(), e))?;
-    let progress = Progress::new(total, 0, t.log_every).with_unit("seq/s");
-    let mut rng = SplitMix64::new(config.seed ^ 0x6D65_6D6F_7279);
-    let mut state = LoopState::default();
-    let mut best: Option<(Evaluation, usize)> = None;
-    let (mut train_curve, mut accuracy_curve) = (Vec::new(), Vec::new());
-    let (mut window_loss, mut window_steps) = (0.0, 0usize);
-    let start = Instant::now();
-    while state.step < total {
-        train_device.seed(
-            config
-                .seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add(state.step as u64),
-        );
-        let batch = problem.generate(t.batch_size, &mut rng);
-        let loss = model.loss(&batch, &problem);
-        let value = loss.clone().into_scalar::<f32>() as f64;
-        if !value.is_finite() {
-            return Err(MemoryError::Other(format!(
-                "step {}: the training loss is {value}; lower train.optimizer.lr or set train.clip_norm",
-                state.step + 1
-            )));
-        }
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-        if let Some(max) = t.clip_norm {
-            clip_grad_norm(&model, &mut grads, max);
-        }
-        let lr = lr_at(&t.schedule, t.optimizer.lr, state.step, total);
-        model = optim.step(lr, model, grads);
-        state.step += 1;
-        window_loss += value;
-        window_steps += 1;
-        let elapsed = start.elapsed().as_secs_f64();
-        let per_s = (state.step * t.batch_size) as f64 / elapsed.max(1e-9);
-        progress.update(state.step, window_loss / window_steps as f64, per_s);
-        if !(state.step.is_multiple_of(t.eval_every) || state.step == total) {
-            continue;
-        }
-        let train_loss = window_loss / window_steps as f64;
-        (window_loss, window_steps) = (0.0, 0);
-        let valid = evaluate(&model.valid(), &problem, &valid_set);
-        state.elapsed_s = start.elapsed().as_secs_f64();
-        log.row(&[
-            Some(state.step as f64),
-            Some(train_loss),
-            Some(valid.loss),
-            Some(valid.accuracy),
-            Some(lr),
-            Some(per_s),
-            Some(state.elapsed_s),
-        ])
-        .map_err(|e| MemoryError::io(&run.metrics(), e))?;
-        progress.message(&format!(
-            "step {:>6}: train loss {train_loss:.4}  valid loss {:.4}  accuracy {:.4}",
-            state.step, valid.loss, valid.accuracy
-        ));
-        train_curve.push((state.step as f64, train_loss));
-        accuracy_curve.push((state.step as f64, valid.accuracy));
-        // Higher accuracy wins; equal accuracy (e.g. both solved) goes to the lower loss.
-        let is_best = best.is_none_or(|(b, _)| {
-            valid.accuracy > b.accuracy || (valid.accuracy == b.accuracy && valid.loss < b.loss)
-        });
-        if is_best {
-            best = Some((valid, state.step));
-            state.evals_since_best = 0;
-        } else {
-            state.evals_since_best += 1;
-        }
-        state.best_valid = best.map(|(b, _)| -b.accuracy);
-        Checkpoint::save(&run.checkpoints(), &model, &optim, &state, is_best, 1, &[])?;
-        if let Some(es) = &t.early_stopping
-            && state.evals_since_best >= es.patience
-        {
-            progress.message(&format!(
-                "early stopping: no validation gain in {} evaluations",
-                es.patience
-            ));
-            break;
-        }
-    }
-    progress.finish();
-    let curves = [
-        Curve {
-            label: "train loss".into(),
-            points: train_curve,
-        },
-        Curve {
-            label: "valid accuracy".into(),
-            points: accuracy_curve,
-        },
-    ];
-    plot::draw(&run.plot(), &config.name, "loss / accuracy", &curves)
-        .map_err(MemoryError::Other)?;
-
-    let (best_valid, best_step) =
-        best.ok_or_else(|| MemoryError::Other("no evaluation ran".into()))?;
-    let best_path = Checkpoint::best(&run.checkpoints())
+    let (best_valid, best_step, _) = outcome
+        .best
+        .ok_or_else(|| MemoryError::Other("no evaluation ran".into()))?;
+    let best_path = outcome
+        .best_checkpoint
         .ok_or_else(|| MemoryError::Other("no checkpoint written".into()))?;
     let best_model = Checkpoint::load_model(
         &best_path,
-        MemoryModel::new(&config.model, &problem, device),
+        MemoryModel::new(&config.model, &task.problem, device),
     )?;
-    let test = evaluate(&best_model, &problem, &test_set);
+    let test = evaluate(&best_model, &task.problem, &test_set);
+    let state = outcome.state;
     let summary = Summary {
         name: config.name.clone(),
-        problem: format!("{:?}", problem.kind).to_lowercase(),
-        delay: problem.delay,
+        problem: format!("{:?}", task.problem.kind).to_lowercase(),
+        delay: task.problem.delay,
         cell: rnnzoo_train::model::cell_kind(&config.model).name().into(),
         parameters: best_model.num_params(),
         steps: state.step,
-        best_valid_accuracy: best_valid.accuracy,
-        best_valid_loss: best_valid.loss,
+        best_valid_accuracy: best_valid[1],
+        best_valid_loss: best_valid[0],
         best_step,
         test,
         chance,
-        sequences_per_s: (state.step * t.batch_size) as f64 / state.elapsed_s.max(1e-9),
+        sequences_per_s: state.tokens as f64 / state.elapsed_s.max(1e-9),
         wall_s: wall.elapsed().as_secs_f64(),
     };
     let text = serde_json::to_string_pretty(&summary).expect("serialisable");

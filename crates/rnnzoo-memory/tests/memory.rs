@@ -34,7 +34,7 @@ fn lstm_learns_the_short_adding_problem_and_a_saved_run_scores_the_same() {
         300,
     )
     .unwrap();
-    let (run, summary) = train(&config, &root, &Device::flex()).unwrap();
+    let (run, summary) = train(&config, &root, None, &Device::flex()).unwrap();
     assert!((summary.chance.loss - 1.0 / 6.0).abs() < 1e-12);
     assert!(
         summary.test.loss < 0.2 * summary.chance.loss,
@@ -71,7 +71,7 @@ fn gru_recalls_a_short_copy_sequence_well_above_chance() {
         1200,
     )
     .unwrap();
-    let (_, summary) = train(&config, &root, &Device::flex()).unwrap();
+    let (_, summary) = train(&config, &root, None, &Device::flex()).unwrap();
     assert_eq!(summary.chance.accuracy, 0.25);
     assert!(summary.test.accuracy > 0.9, "{summary:?}");
     assert!(summary.test.loss < summary.chance.loss, "{summary:?}");

@@ -24,6 +24,9 @@ pub enum SentimentError {
     /// A checkpoint could not be written or read.
     #[error(transparent)]
     Checkpoint(#[from] rnnzoo_train::CheckpointError),
+    /// The training loop stopped.
+    #[error(transparent)]
+    Train(#[from] rnnzoo_train::trainer::TrainError),
     /// A config problem found while running.
     #[error(transparent)]
     Config(#[from] rnnzoo_config::ConfigError),

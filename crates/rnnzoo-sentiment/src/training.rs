@@ -1,22 +1,18 @@
-//! Training a classifier: epochs over length-bucketed batches, validation after each epoch,
-//! early stopping on validation accuracy with the best checkpoint kept.
+//! Training a classifier on the shared loop (`rnnzoo_train::trainer`): epochs over
+//! length-bucketed batches, validation after each epoch, early stopping on validation accuracy
+//! with the best checkpoint kept.
 
 use std::path::Path;
 use std::time::Instant;
 
 use burn::module::{Module, Param};
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rnnzoo_config::ExperimentConfig;
 use rnnzoo_data::{SplitMix64, Vocab};
-use rnnzoo_models::clip_grad_norm;
-use rnnzoo_train::checkpoint::{Checkpoint, LoopState};
-use rnnzoo_train::metrics::CsvLog;
+use rnnzoo_train::checkpoint::Checkpoint;
 use rnnzoo_train::optim::build_optimizer;
-use rnnzoo_train::plot::{self, Curve};
-use rnnzoo_train::progress::Progress;
 use rnnzoo_train::rundir::RunDir;
-use rnnzoo_train::schedule::lr_at;
+use rnnzoo_train::trainer::{self, Better, Cadence, Metric, Position, Role, StepLoss, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::SentimentError;
@@ -195,41 +191,143 @@ fn bucketed_batches(lengths: &[usize], batch: usize, seed: u64) -> Vec<Vec<usize
     batches
 }
 
-/// Trains a classifier for `config` in a new run directory under `runs_root`.
+/// Text classification for the shared loop: epochs of length-bucketed batches, validation
+/// after each epoch on accuracy (loss and macro-F1 reported beside it).
+struct ClassifierTask<'a> {
+    train_set: &'a [(Vec<usize>, usize)],
+    lengths: Vec<usize>,
+    data: &'a Prepared,
+    batch_size: usize,
+    seed: u64,
+    /// The example indices of the current epoch's batches.
+    epoch_batches: Vec<Vec<usize>>,
+}
+
+impl Task for ClassifierTask<'_> {
+    type Model = Classifier;
+    type Carry = ();
+
+    fn metrics(&self) -> Vec<Metric> {
+        vec![
+            Metric {
+                name: "loss",
+                better: Better::Lower,
+                role: Role::Reported,
+                plotted: true,
+            },
+            Metric {
+                name: "accuracy",
+                better: Better::Higher,
+                role: Role::Primary,
+                plotted: true,
+            },
+            Metric {
+                name: "macro_f1",
+                better: Better::Higher,
+                role: Role::Reported,
+                plotted: false,
+            },
+        ]
+    }
+
+    fn throughput(&self) -> (&'static str, &'static str) {
+        ("examples_per_s", "ex/s")
+    }
+
+    fn cadence(&self) -> Cadence {
+        Cadence::Epochs
+    }
+
+    fn batches_per_epoch(&self) -> Option<usize> {
+        Some(self.train_set.len().div_ceil(self.batch_size))
+    }
+
+    fn start_epoch(&mut self, epoch: usize) {
+        self.epoch_batches = bucketed_batches(
+            &self.lengths,
+            self.batch_size,
+            self.seed.wrapping_add(epoch as u64),
+        );
+    }
+
+    fn step_loss(
+        &mut self,
+        model: &Classifier,
+        position: Position,
+        _carry: Option<()>,
+        device: &Device,
+    ) -> StepLoss<()> {
+        let batch = &self.epoch_batches[position.batch];
+        let seqs: Vec<&[usize]> = batch
+            .iter()
+            .map(|&i| self.train_set[i].0.as_slice())
+            .collect();
+        let (tokens, lens) = pad_batch(&seqs, device);
+        let labels: Vec<i64> = batch.iter().map(|&i| self.train_set[i].1 as i64).collect();
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch.len()]), device);
+        StepLoss {
+            loss: rnnzoo_models::cross_entropy(model.forward(tokens, &lens), labels),
+            units: batch.len(),
+            carry: None,
+        }
+    }
+
+    fn validate(&self, model: &Classifier) -> Option<Vec<f64>> {
+        let valid = evaluate(
+            model,
+            &self.data.splits[1],
+            &self.data.classes,
+            self.batch_size,
+        );
+        Some(vec![
+            valid.loss,
+            valid.report.accuracy,
+            valid.report.macro_f1,
+        ])
+    }
+}
+
+/// Trains a classifier for `config` in a new run directory under `runs_root`, or continues the
+/// run at `resume` from its latest checkpoint.
 pub fn train(
     config: &ExperimentConfig,
     runs_root: &Path,
+    resume: Option<&Path>,
     device: &Device,
 ) -> Result<(RunDir, Summary), SentimentError> {
     let wall = Instant::now();
-    let run =
-        RunDir::create(runs_root, &config.name).map_err(|e| SentimentError::io(runs_root, e))?;
+    let run = match resume {
+        Some(path) => RunDir::open(path).map_err(|e| SentimentError::io(path, e))?,
+        None => {
+            RunDir::create(runs_root, &config.name).map_err(|e| SentimentError::io(runs_root, e))?
+        }
+    };
     println!("run: {}", run.path.display());
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
-    let initial = finetune::load_initial(config, &train_device)?;
-    let data = prepare(config, &run, false, initial.as_ref())?;
-    std::fs::write(run.config(), rnnzoo_config::to_yaml(config))
-        .map_err(|e| SentimentError::io(&run.config(), e))?;
-    data.vocab
-        .save(&run.vocab())
-        .map_err(|e| SentimentError::io(&run.vocab(), e))?;
-    let labels = run.path.join("labels.json");
-    std::fs::write(
-        &labels,
-        serde_json::to_string(&data.classes).expect("serialisable"),
-    )
-    .map_err(|e| SentimentError::io(&labels, e))?;
+    // A resumed run reads its split, vocabulary and classes back, and its weights (fine-tuned
+    // or pretrained ones included) from the checkpoint.
+    let initial = match resume {
+        Some(_) => None,
+        None => finetune::load_initial(config, &train_device)?,
+    };
+    let data = prepare(config, &run, resume.is_some(), initial.as_ref())?;
+    if resume.is_none() {
+        std::fs::write(run.config(), rnnzoo_config::to_yaml(config))
+            .map_err(|e| SentimentError::io(&run.config(), e))?;
+        data.vocab
+            .save(&run.vocab())
+            .map_err(|e| SentimentError::io(&run.vocab(), e))?;
+        let labels = run.path.join("labels.json");
+        std::fs::write(
+            &labels,
+            serde_json::to_string(&data.classes).expect("serialisable"),
+        )
+        .map_err(|e| SentimentError::io(&labels, e))?;
+    }
 
     let t = &config.train;
     let train_set = &data.splits[0];
-    let lengths: Vec<usize> = train_set.iter().map(|(ids, _)| ids.len()).collect();
-    let batches_per_epoch = train_set.len().div_ceil(t.batch_size);
-    let epochs = t
-        .epochs
-        .unwrap_or_else(|| t.steps.unwrap_or(1).div_ceil(batches_per_epoch));
-    let total = t.steps.unwrap_or(epochs * batches_per_epoch);
-
     let mut model = Classifier::new(
         &config.model,
         data.vocab.len(),
@@ -247,7 +345,7 @@ pub fn train(
         if config.model.embedding.pretrained.is_some() {
             println!("model.embedding.pretrained: not read, the run's trained embedding is used");
         }
-    } else if let Some(path) = &config.model.embedding.pretrained {
+    } else if let (Some(path), None) = (&config.model.embedding.pretrained, resume) {
         let c = load_pretrained(&mut model, &data.vocab, path, config.seed)?;
         println!(
             "pretrained vectors from {}: {} of {} vocabulary words found, {} composed of \
@@ -279,7 +377,7 @@ pub fn train(
             }
         }
     }
-    let mut optim = build_optimizer(&t.optimizer);
+    let optim = build_optimizer(&t.optimizer);
     println!(
         "{}: {} {} x{} hidden {} ({} pooling), {} parameters, vocabulary {}, classes {:?}, {} / {} / {} examples",
         config.name,
@@ -300,146 +398,42 @@ pub fn train(
         data.splits[2].len()
     );
 
-    let mut log = CsvLog::create(
-        &run.metrics(),
-        &[
-            "step",
-            "epoch",
-            "train_loss",
-            "valid_loss",
-            "valid_accuracy",
-            "valid_macro_f1",
-            "lr",
-            "elapsed_s",
-        ],
-    )
-    .map_err(|e| SentimentError::io(&run.metrics(), e))?;
-    let progress = Progress::new(total, 0, t.log_every).with_unit("ex/s");
-    let mut state = LoopState::default();
-    let (mut best_acc, mut best_epoch) = (f64::NEG_INFINITY, 0);
-    let (mut train_curve, mut valid_curve, mut acc_curve) = (Vec::new(), Vec::new(), Vec::new());
-    let start = Instant::now();
-    'epochs: for epoch in 0..epochs {
-        state.epoch = epoch;
-        let (mut epoch_loss, mut epoch_batches) = (0.0, 0usize);
-        for batch in bucketed_batches(
-            &lengths,
-            t.batch_size,
-            config.seed.wrapping_add(epoch as u64),
-        ) {
-            if state.step >= total {
-                break 'epochs;
-            }
-            train_device.seed(
-                config
-                    .seed
-                    .wrapping_mul(1_000_003)
-                    .wrapping_add(state.step as u64),
-            );
-            let seqs: Vec<&[usize]> = batch.iter().map(|&i| train_set[i].0.as_slice()).collect();
-            let (tokens, lens) = pad_batch(&seqs, &train_device);
-            let labels: Vec<i64> = batch.iter().map(|&i| train_set[i].1 as i64).collect();
-            let labels =
-                Tensor::<1, Int>::from_data(TensorData::new(labels, [batch.len()]), &train_device);
-            let loss = rnnzoo_models::cross_entropy(model.forward(tokens, &lens), labels);
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-            if let Some(max) = t.clip_norm {
-                clip_grad_norm(&model, &mut grads, max);
-            }
-            let lr = lr_at(&t.schedule, t.optimizer.lr, state.step, total);
-            model = optim.step(lr, model, grads);
-            state.step += 1;
-            epoch_loss += value;
-            epoch_batches += 1;
-            let examples_per_s =
-                (state.step * t.batch_size) as f64 / start.elapsed().as_secs_f64().max(1e-9);
-            progress.update(
-                state.step,
-                epoch_loss / epoch_batches as f64,
-                examples_per_s,
-            );
-        }
-        let train_loss = epoch_loss / epoch_batches.max(1) as f64;
-        let valid = evaluate(&model.valid(), &data.splits[1], &data.classes, t.batch_size);
-        state.elapsed_s = start.elapsed().as_secs_f64();
-        log.row(&[
-            Some(state.step as f64),
-            Some(epoch as f64 + 1.0),
-            Some(train_loss),
-            Some(valid.loss),
-            Some(valid.report.accuracy),
-            Some(valid.report.macro_f1),
-            Some(lr_at(
-                &t.schedule,
-                t.optimizer.lr,
-                state.step.saturating_sub(1),
-                total,
-            )),
-            Some(state.elapsed_s),
-        ])
-        .map_err(|e| SentimentError::io(&run.metrics(), e))?;
-        progress.message(&format!(
-            "epoch {:>3}: train loss {train_loss:.4}  valid loss {:.4}  accuracy {:.4}  macro-F1 {:.4}",
-            epoch + 1,
-            valid.loss,
-            valid.report.accuracy,
-            valid.report.macro_f1
-        ));
-        train_curve.push((state.step as f64, train_loss));
-        valid_curve.push((state.step as f64, valid.loss));
-        acc_curve.push((state.step as f64, valid.report.accuracy));
-        let is_best = valid.report.accuracy > best_acc;
-        if is_best {
-            (best_acc, best_epoch) = (valid.report.accuracy, epoch + 1);
-            state.evals_since_best = 0;
-        } else {
-            state.evals_since_best += 1;
-        }
-        // Lower is better in LoopState: the negated accuracy.
-        state.best_valid = Some(-best_acc);
-        Checkpoint::save(&run.checkpoints(), &model, &optim, &state, is_best, 1, &[])?;
-        if let Some(es) = &t.early_stopping
-            && state.evals_since_best >= es.patience
-        {
-            progress.message(&format!(
-                "early stopping: no validation accuracy gain in {} epochs",
-                es.patience
-            ));
-            break;
-        }
-    }
-    progress.finish();
-    let curves = [
-        Curve {
-            label: "train loss".into(),
-            points: train_curve,
-        },
-        Curve {
-            label: "valid loss".into(),
-            points: valid_curve,
-        },
-        Curve {
-            label: "valid accuracy".into(),
-            points: acc_curve,
-        },
-    ];
-    plot::draw(&run.plot(), &config.name, "loss / accuracy", &curves)
-        .map_err(SentimentError::Other)?;
+    let mut task = ClassifierTask {
+        train_set,
+        lengths: train_set.iter().map(|(ids, _)| ids.len()).collect(),
+        data: &data,
+        batch_size: t.batch_size,
+        seed: config.seed,
+        epoch_batches: Vec::new(),
+    };
+    let outcome = trainer::train(
+        &mut task,
+        model,
+        optim,
+        config,
+        &run,
+        resume.is_some(),
+        &train_device,
+    )?;
 
-    let best = Checkpoint::best(&run.checkpoints())
+    let (best_valid, _, best_epoch) = outcome
+        .best
+        .ok_or_else(|| SentimentError::Other("no validation ran".into()))?;
+    let best = outcome
+        .best_checkpoint
         .ok_or_else(|| SentimentError::Other("no checkpoint written".into()))?;
     let best_model = Checkpoint::load_model(
         &best,
         Classifier::new(&config.model, data.vocab.len(), data.classes.len(), device),
     )?;
     let test = evaluate(&best_model, &data.splits[2], &data.classes, t.batch_size);
+    let state = outcome.state;
     let summary = Summary {
         name: config.name.clone(),
         cell: rnnzoo_train::model::cell_kind(&config.model).name().into(),
         parameters: best_model.num_params(),
-        epochs: state.epoch + 1,
-        best_valid_accuracy: best_acc,
+        epochs: state.epoch + usize::from(state.position > 0),
+        best_valid_accuracy: best_valid[1],
         best_epoch,
         test: test.report,
         wall_s: wall.elapsed().as_secs_f64(),

@@ -78,7 +78,8 @@ fn a_finetuned_classifier_starts_from_the_runs_predictions_and_learns_new_words(
     let dir = temp_dir("cls");
     let old = write_reviews(&dir, "old.tsv", ["good", "great"], ["bad", "awful"]);
     let new = write_reviews(&dir, "new.tsv", ["superb", "good"], ["dreadful", "bad"]);
-    let (source_run, _) = train(&config(&old, &[]), &dir.join("runs"), &Device::flex()).unwrap();
+    let (source_run, _) =
+        train(&config(&old, &[]), &dir.join("runs"), None, &Device::flex()).unwrap();
     let source = load_run(&source_run.path, &Device::flex()).unwrap();
 
     let ft = config(
@@ -125,7 +126,7 @@ fn a_finetuned_classifier_starts_from_the_runs_predictions_and_learns_new_words(
     assert_eq!(before, after);
 
     // Training it learns the new words.
-    let (run, summary) = train(&ft, &dir.join("runs"), &Device::flex()).unwrap();
+    let (run, summary) = train(&ft, &dir.join("runs"), None, &Device::flex()).unwrap();
     assert!(summary.test.accuracy >= 0.95, "{}", summary.test.accuracy);
     let tuned = load_run(&run.path, &Device::flex()).unwrap();
     let p = tuned.predict(&[
@@ -141,7 +142,8 @@ fn new_labels_keep_the_encoder_and_start_a_fresh_head() {
     let _turn = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dir = temp_dir("labels");
     let old = write_reviews(&dir, "old.tsv", ["good", "great"], ["bad", "awful"]);
-    let (source_run, _) = train(&config(&old, &[]), &dir.join("runs"), &Device::flex()).unwrap();
+    let (source_run, _) =
+        train(&config(&old, &[]), &dir.join("runs"), None, &Device::flex()).unwrap();
     let relabelled = dir.join("relabelled.tsv");
     let text = std::fs::read_to_string(&old)
         .unwrap()

@@ -107,7 +107,7 @@ fn training_learns_the_data_and_a_saved_run_predicts() {
     let data = write_reviews(&dir);
     for pooling in ["attention", "last"] {
         let cfg = config(&data, &[&format!("model.pooling={pooling}")]);
-        let (run, summary) = train(&cfg, &dir.join("runs"), &Device::flex()).unwrap();
+        let (run, summary) = train(&cfg, &dir.join("runs"), None, &Device::flex()).unwrap();
         let csv = std::fs::read_to_string(run.metrics()).unwrap();
         let losses: Vec<f64> = csv
             .lines()
@@ -168,7 +168,7 @@ fn frozen_parts_keep_their_initial_weights() {
                 &format!("name=e{epochs}"),
             ],
         );
-        let (run, summary) = train(&cfg, &dir.join("runs"), &Device::flex()).unwrap();
+        let (run, summary) = train(&cfg, &dir.join("runs"), None, &Device::flex()).unwrap();
         (load_run(&run.path, &Device::flex()).unwrap().model, summary)
     };
     let (one, _) = trained("1");
@@ -229,7 +229,7 @@ fn pretrained_vectors_fill_the_embedding_exactly_or_from_wordpieces() {
             "train.epochs=1",
         ],
     );
-    let (run, _) = train(&cfg, &dir.join("runs"), &Device::flex()).unwrap();
+    let (run, _) = train(&cfg, &dir.join("runs"), None, &Device::flex()).unwrap();
     let loaded = load_run(&run.path, &Device::flex()).unwrap();
     let rows: Vec<f32> = loaded
         .model

@@ -29,8 +29,25 @@ pub struct LoopState {
     pub evals_since_best: usize,
     /// Training seconds so far.
     pub elapsed_s: f64,
-    /// Target tokens trained on so far.
+    /// Target tokens (or examples, sequences) trained on so far.
     pub tokens: u64,
+    /// The best validation metrics so far, in the task's order (the shared loop's record; the
+    /// LM's own loop keeps `best_valid`).
+    #[serde(default)]
+    pub best_metrics: Option<Vec<f64>>,
+    /// Step of the best validation.
+    #[serde(default)]
+    pub best_step: usize,
+    /// Epoch (1-based) of the best validation.
+    #[serde(default)]
+    pub best_epoch: usize,
+    /// Training loss summed over the steps since the last `metrics.csv` row, and those steps
+    /// (the shared loop's; so the first row after a resume averages what it would have).
+    #[serde(default)]
+    pub window_loss: f64,
+    /// Steps since the last `metrics.csv` row.
+    #[serde(default)]
+    pub window_steps: usize,
 }
 
 #[derive(Serialize, Deserialize)]

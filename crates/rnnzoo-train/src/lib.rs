@@ -1,7 +1,8 @@
 //! Training support shared by every rnnzoo task, with no task knowledge: the optimizer and the
 //! learning-rate schedule built from config, run directories, atomic checkpoints (model,
 //! optimizer and loop state), the `metrics.csv` log, the progress display and the
-//! learning-curve plot. The training loops themselves live in the task crates, in plain sight.
+//! learning-curve plot, and [`trainer`]: the one training loop every task runs on, through its
+//! [`trainer::Task`] interface.
 
 pub mod checkpoint;
 pub mod device;
@@ -13,6 +14,7 @@ pub mod plot;
 pub mod progress;
 pub mod rundir;
 pub mod schedule;
+pub mod trainer;
 
 pub use checkpoint::{Checkpoint, CheckpointError, LoopState};
 pub use metrics::{MetricsLog, MetricsRow};

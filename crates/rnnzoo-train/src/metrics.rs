@@ -124,6 +124,29 @@ impl CsvLog {
         Ok(Self { file })
     }
 
+    /// Opens the log of a run: a new file with `header`, or, resuming (`keep_until`), the
+    /// existing one with the rows after step `keep_until` dropped (written after the checkpoint
+    /// the run resumes from). The first column must be the step.
+    pub fn open(path: &Path, header: &[&str], keep_until: Option<usize>) -> std::io::Result<Self> {
+        let Some(step) = keep_until else {
+            return Self::create(path, header);
+        };
+        let text = std::fs::read_to_string(path)?;
+        let mut kept = format!("{}\n", header.join(","));
+        for line in text.lines().skip(1) {
+            // A row cut short by a crash has fewer cells: dropped with the later ones.
+            let cells: Vec<&str> = line.split(',').collect();
+            let row_step = cells[0].parse::<f64>().ok();
+            if cells.len() == header.len() && row_step.is_some_and(|s| s <= step as f64) {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+        rnnzoo_models::weights::write_atomic(path, kept.as_bytes())?;
+        let file = OpenOptions::new().append(true).open(path)?;
+        Ok(Self { file })
+    }
+
     /// Appends a row; `None` cells stay empty.
     pub fn row(&mut self, cells: &[Option<f64>]) -> std::io::Result<()> {
         let line: Vec<String> = cells

@@ -184,11 +184,6 @@ fn train(
     }
     .map_err(|e| e.to_string())?;
     let device = device_of(&config)?;
-    if resume.is_some() && config.task != TaskName::Lm {
-        return Err(
-            "--resume is supported for language models; a classifier run trains in minutes".into(),
-        );
-    }
     match config.task {
         TaskName::Lm => {
             let (run, summary) =
@@ -217,8 +212,9 @@ fn train(
             println!("run saved in {}", run.path.display());
         }
         TaskName::Sentiment => {
-            let (run, summary) = rnnzoo_sentiment::training::train(&config, runs, &device)
-                .map_err(|e| e.to_string())?;
+            let (run, summary) =
+                rnnzoo_sentiment::training::train(&config, runs, resume.as_deref(), &device)
+                    .map_err(|e| e.to_string())?;
             println!(
                 "done: {} epochs, best valid accuracy {:.4} (epoch {}), test accuracy {:.4}, macro-F1 {:.4}, {:.0} s",
                 summary.epochs,
@@ -231,8 +227,9 @@ fn train(
             println!("run saved in {}", run.path.display());
         }
         TaskName::Memory => {
-            let (run, summary) = rnnzoo_memory::training::train(&config, runs, &device)
-                .map_err(|e| e.to_string())?;
+            let (run, summary) =
+                rnnzoo_memory::training::train(&config, runs, resume.as_deref(), &device)
+                    .map_err(|e| e.to_string())?;
             println!(
                 "done: {} steps, best valid accuracy {:.4} (step {}), test accuracy {:.4}, test loss {:.4} (chance: accuracy {:.4}, loss {:.4}), {:.0} s",
                 summary.steps,
