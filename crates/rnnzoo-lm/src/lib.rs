@@ -2,7 +2,7 @@
 //! text by sampling, trained with stateful truncated backpropagation through time.
 //!
 //! One concept per file, in the order data flows: [`data`] (corpus to token streams),
-//! [`model`] (embedding, recurrent stack, output layer), [`training`] (the loop),
+//! [`model`] (embedding, recurrent stack, output layer), [`training`] (the task on the shared training loop),
 //! [`inference`] (evaluation, scoring, generation on a trained run).
 
 pub mod baseline;
@@ -21,6 +21,9 @@ pub enum LmError {
     /// A checkpoint could not be written or read.
     #[error(transparent)]
     Checkpoint(#[from] rnnzoo_train::CheckpointError),
+    /// The training loop stopped.
+    #[error(transparent)]
+    Train(#[from] rnnzoo_train::trainer::TrainError),
     /// A config problem found while running.
     #[error(transparent)]
     Config(#[from] rnnzoo_config::ConfigError),

@@ -1,25 +1,22 @@
-//! Training a language model: stateful truncated BPTT (Zaremba et al. 2014). The hidden state
-//! is carried from one segment to the next along each of `batch_size` parallel streams and
-//! detached at every segment boundary; gradients are clipped by their global norm.
+//! Training a language model on the shared loop (`rnnzoo_train::trainer`): stateful truncated
+//! BPTT (Zaremba et al. 2014). The hidden state is carried from one segment to the next along
+//! each of `batch_size` parallel streams and detached at every segment boundary.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rnnzoo_config::ExperimentConfig;
 use rnnzoo_data::bptt::Segment;
 use rnnzoo_data::{BpttBatches, Vocab};
+use rnnzoo_models::RecurrentState;
 use rnnzoo_models::weights::{HostTensor, from_safetensors_bytes, to_safetensors_bytes};
-use rnnzoo_models::{RecurrentState, clip_grad_norm};
-use rnnzoo_train::checkpoint::{Checkpoint, LoopState};
-use rnnzoo_train::metrics::{MetricsLog, MetricsRow};
+use rnnzoo_train::checkpoint::Checkpoint;
+use rnnzoo_train::metrics::MetricsLog;
 use rnnzoo_train::optim::build_optimizer;
-use rnnzoo_train::plot;
-use rnnzoo_train::progress::Progress;
 use rnnzoo_train::rundir::RunDir;
-use rnnzoo_train::schedule::lr_within_budget;
+use rnnzoo_train::trainer::{self, Better, Cadence, Metric, Position, Role, StepLoss, Task};
 use serde::Serialize;
 
 use crate::LmError;
@@ -32,11 +29,6 @@ use crate::model::LanguageModel;
 /// streams). Measured on the Shakespeare LM: 8 streams and 64 gave losses 0.001 apart, and 64
 /// evaluates several times faster.
 const MIN_EVAL_TOKENS: usize = 16;
-/// Checkpoints kept besides the best one.
-const KEEP_CHECKPOINTS: usize = 2;
-
-/// File in a checkpoint holding the recurrent state carried into the next segment.
-const CARRY_FILE: &str = "carried-state.safetensors";
 
 fn encode_carry(state: &RecurrentState) -> Vec<u8> {
     let host = |t: &Tensor<3>| HostTensor {
@@ -57,7 +49,7 @@ fn encode_carry(state: &RecurrentState) -> Vec<u8> {
 }
 
 fn decode_carry(bytes: &[u8], ckpt: &Path, device: &Device) -> Result<RecurrentState, LmError> {
-    let label = ckpt.join(CARRY_FILE).display().to_string();
+    let label = ckpt.join(trainer::CARRY_FILE).display().to_string();
     let map = from_safetensors_bytes(bytes, &label).map_err(|e| LmError::Other(e.to_string()))?;
     let tensor = |h: &HostTensor| -> Result<Tensor<3>, LmError> {
         let shape: [usize; 3] = h
@@ -211,6 +203,113 @@ pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), LmEr
     rnnzoo_models::weights::write_atomic(path, text.as_bytes()).map_err(|e| LmError::io(path, e))
 }
 
+/// Language modelling for the shared loop: stateful truncated BPTT, the state carried along each
+/// stream from one segment to the next (detached, and zeroed for a few streams: see
+/// [`streams_to_reset`]), validation on the validation stream's loss.
+struct LmTask<'a> {
+    batches: BpttBatches,
+    valid: &'a [usize],
+    config: &'a ExperimentConfig,
+}
+
+impl Task for LmTask<'_> {
+    type Model = LanguageModel;
+    type Carry = RecurrentState;
+
+    fn metrics(&self) -> Vec<Metric> {
+        vec![
+            Metric {
+                name: "loss",
+                better: Better::Lower,
+                role: Role::Primary,
+                plotted: true,
+            },
+            Metric {
+                name: "perplexity",
+                better: Better::Lower,
+                role: Role::Reported,
+                plotted: false,
+            },
+        ]
+    }
+
+    fn throughput(&self) -> (&'static str, &'static str) {
+        ("tokens_per_s", "tok/s")
+    }
+
+    fn cadence(&self) -> Cadence {
+        Cadence::Steps
+    }
+
+    fn batches_per_epoch(&self) -> Option<usize> {
+        Some(self.batches.num_segments())
+    }
+
+    fn prepare(&self, model: LanguageModel) -> Result<LanguageModel, String> {
+        finetune::freeze(model, &self.config.freeze).map_err(|e| e.to_string())
+    }
+
+    fn step_loss(
+        &mut self,
+        model: &LanguageModel,
+        position: Position,
+        carry: Option<RecurrentState>,
+        device: &Device,
+    ) -> StepLoss<RecurrentState> {
+        let seg = self.batches.segment(position.batch);
+        let (inputs, targets) = segment_tensors(&seg, device);
+        let (logits, next) = model.forward(inputs, carry);
+        let [b, s, v] = logits.dims();
+        StepLoss {
+            loss: rnnzoo_models::cross_entropy(
+                logits.reshape([b * s, v]),
+                targets.reshape([b * s]),
+            ),
+            units: b * s,
+            carry: Some(next),
+        }
+    }
+
+    fn after_step(&mut self, carry: RecurrentState, position: Position) -> RecurrentState {
+        let [_, streams, _] = carry.hidden.dims();
+        carry.detach().zero_rows(&streams_to_reset(
+            self.config.seed,
+            position.step,
+            streams,
+            self.config.train.state_reset_prob,
+        ))
+    }
+
+    fn validate(&self, model: &LanguageModel) -> Option<Vec<f64>> {
+        let t = &self.config.train;
+        (self.valid.len() >= MIN_EVAL_TOKENS).then(|| {
+            let e = evaluate(model, self.valid, t.batch_size, t.bptt);
+            vec![e.loss, e.perplexity]
+        })
+    }
+
+    fn save_carry(&self, carry: &RecurrentState) -> Option<Vec<u8>> {
+        Some(encode_carry(carry))
+    }
+
+    fn load_carry(
+        &self,
+        bytes: &[u8],
+        path: &Path,
+        device: &Device,
+    ) -> Result<Option<RecurrentState>, String> {
+        decode_carry(bytes, path, device)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The training loss of the last row of a run's `metrics.csv`.
+fn last_train_loss(run: &RunDir) -> Result<Option<f64>, LmError> {
+    let rows = MetricsLog::read(&run.metrics()).map_err(|e| LmError::io(&run.metrics(), e))?;
+    Ok(rows.iter().rev().find_map(|r| r.train_loss))
+}
+
 /// Trains the experiment `config` in a new run directory under `runs_root`, or continues the run
 /// at `resume` from its last checkpoint. Returns the run directory and its summary.
 pub fn train(
@@ -269,43 +368,16 @@ pub fn train(
         )));
     }
     let batches = BpttBatches::new(&streams.train, t.batch_size, t.bptt);
-    let total = t
-        .steps
-        .unwrap_or_else(|| t.epochs.unwrap_or(1) * batches.num_segments());
 
     train_device.seed(config.seed);
     let mut model = LanguageModel::new(&config.model, vocab.len(), &train_device);
     if let Some(initial) = initial {
         model = finetune::transplant(model, initial);
     }
-    let mut optim = build_optimizer(&t.optimizer);
-    let mut state = LoopState::default();
-    let mut carried: Option<RecurrentState> = None;
-    if resume.is_some() {
-        let ckpt = Checkpoint::latest(&run.checkpoints()).ok_or_else(|| {
-            LmError::Other(format!(
-                "{}: no checkpoint to resume from",
-                run.checkpoints().display()
-            ))
-        })?;
-        (model, optim, state) = Checkpoint::load(&ckpt, model, optim)?;
-        carried = Checkpoint::read_extra(&ckpt, CARRY_FILE)
-            .map(|bytes| decode_carry(&bytes, &ckpt, &train_device))
-            .transpose()?;
-        println!(
-            "resumed from {} (step {}, epoch {})",
-            ckpt.display(),
-            state.step,
-            state.epoch
-        );
-    }
-    let mut model = finetune::freeze(model, &config.freeze)?;
-    let mut log = MetricsLog::open(&run.metrics(), resume.map(|_| state.step))
-        .map_err(|e| LmError::io(&run.metrics(), e))?;
-
     let cell = rnnzoo_train::model::cell_kind(&config.model)
         .name()
         .to_string();
+    let total = trainer::total_steps(config, Some(batches.num_segments()))?;
     println!(
         "{} {cell} x{} hidden {}: {} parameters, vocabulary {}, {} training tokens ({} segments of {} x {} per epoch), {total} steps",
         config.name,
@@ -318,178 +390,32 @@ pub fn train(
         t.batch_size,
         t.bptt
     );
-
-    let mut progress = Progress::new(total, state.step, t.log_every);
-    let mut hidden: Option<RecurrentState> = carried;
-    let (mut interval_loss, mut interval_tokens, mut interval_steps) = (0.0f64, 0u64, 0usize);
-    let mut interval_start = Instant::now();
-    let mut last_train_loss = None;
-    let run_start = Instant::now();
-    let elapsed_before = state.elapsed_s;
-    let deadline = t.max_minutes.map(|m| m * 60.0);
-    let mut stop_reason = None;
-
-    while state.step < total {
-        if state.position == 0 {
-            hidden = None; // each epoch starts every stream afresh
-        }
-        let seg = batches.segment(state.position);
-        // Dropout masks depend only on (seed, step): a resumed run draws what the original would.
-        train_device.seed(
-            config
-                .seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add(state.step as u64),
-        );
-        let (inputs, targets) = segment_tensors(&seg, &train_device);
-        let (logits, next_hidden) = model.forward(inputs, hidden);
-        let [b, s, v] = logits.dims();
-        let loss =
-            rnnzoo_models::cross_entropy(logits.reshape([b * s, v]), targets.reshape([b * s]));
-        let loss_value = loss.clone().into_scalar::<f32>() as f64;
-        if !loss_value.is_finite() {
-            return Err(LmError::Other(format!(
-                "training diverged at step {}: loss is {loss_value}; lower train.optimizer.lr or set train.clip_norm",
-                state.step + 1
-            )));
-        }
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-        if let Some(max) = t.clip_norm {
-            clip_grad_norm(&model, &mut grads, max);
-        }
-        let time_used = deadline.map(|d| state.elapsed_s / d);
-        let lr = lr_within_budget(&t.schedule, t.optimizer.lr, state.step, total, time_used);
-        model = optim.step(lr, model, grads);
-        hidden = Some(next_hidden.detach().zero_rows(&streams_to_reset(
-            config.seed,
-            state.step,
-            b,
-            t.state_reset_prob,
-        )));
-
-        state.step += 1;
-        state.tokens += (b * s) as u64;
-        state.position += 1;
-        if state.position == batches.num_segments() {
-            state.position = 0;
-            state.epoch += 1;
-        }
-        state.elapsed_s = elapsed_before + run_start.elapsed().as_secs_f64();
-        interval_loss += loss_value;
-        interval_tokens += (b * s) as u64;
-        interval_steps += 1;
-        let tokens_per_s =
-            interval_tokens as f64 / interval_start.elapsed().as_secs_f64().max(1e-9);
-        progress.update(
-            state.step,
-            interval_loss / interval_steps as f64,
-            tokens_per_s,
-        );
-
-        let evaluate_now = state.step.is_multiple_of(t.eval_every) || state.step == total;
-        let out_of_time = deadline.is_some_and(|d| state.elapsed_s >= d);
-        let mut row = None;
-        if state.step.is_multiple_of(t.log_every) || evaluate_now || out_of_time {
-            let train_loss = interval_loss / interval_steps as f64;
-            last_train_loss = Some(train_loss);
-            row = Some(MetricsRow {
-                step: state.step,
-                epoch: state.epoch,
-                train_loss: Some(train_loss),
-                tokens_per_s: Some(tokens_per_s),
-                lr,
-                elapsed_s: state.elapsed_s,
-                ..Default::default()
-            });
-            (interval_loss, interval_tokens, interval_steps) = (0.0, 0, 0);
-            interval_start = Instant::now();
-        }
-        let mut checkpoint_now = state.step.is_multiple_of(t.checkpoint_every);
-        let mut is_best = false;
-        if evaluate_now || out_of_time {
-            let valid_tokens = match t.max_eval_tokens {
-                Some(n) => &streams.valid[..streams.valid.len().min(n + 1)],
-                None => &streams.valid[..],
-            };
-            if valid_tokens.len() >= MIN_EVAL_TOKENS {
-                let eval = evaluate(&model.valid(), valid_tokens, t.batch_size, t.bptt);
-                progress.set_valid(eval.loss, eval.perplexity);
-                if let Some(r) = row.as_mut() {
-                    r.valid_loss = Some(eval.loss);
-                    r.perplexity = Some(eval.perplexity);
-                }
-                if state.best_valid.is_none_or(|best| eval.loss < best) {
-                    state.best_valid = Some(eval.loss);
-                    state.evals_since_best = 0;
-                    is_best = true;
-                } else {
-                    state.evals_since_best += 1;
-                }
-                checkpoint_now = true;
-            }
-        }
-        if let Some(r) = &row {
-            log.append(r).map_err(|e| LmError::io(&run.metrics(), e))?;
-        }
-        if let Some(es) = &t.early_stopping
-            && state.evals_since_best >= es.patience
-        {
-            stop_reason = Some(format!(
-                "early stopping: no validation improvement in {} evaluations",
-                es.patience
-            ));
-        }
-        if out_of_time {
-            stop_reason = Some(format!(
-                "time budget of {} minutes reached",
-                t.max_minutes.unwrap_or(0.0)
-            ));
-        }
-        if checkpoint_now || state.step == total || stop_reason.is_some() {
-            // The carried state goes with the checkpoint, so a resumed run continues exactly.
-            let carry = match (&hidden, state.position) {
-                (Some(h), p) if p > 0 => vec![(CARRY_FILE, encode_carry(h))],
-                _ => vec![],
-            };
-            Checkpoint::save(
-                &run.checkpoints(),
-                &model,
-                &optim,
-                &state,
-                is_best,
-                KEEP_CHECKPOINTS,
-                &carry,
-            )?;
-        }
-        if let Some(reason) = &stop_reason {
-            progress.message(reason);
-            break;
-        }
-    }
-    progress.finish();
-
-    let rows = MetricsLog::read(&run.metrics()).map_err(|e| LmError::io(&run.metrics(), e))?;
-    plot::draw(
-        &run.plot(),
-        &config.name,
-        "loss (nats/token)",
-        &plot::loss_curves(&rows),
-    )
-    .map_err(LmError::Other)?;
+    let valid_tokens = match t.max_eval_tokens {
+        Some(n) => &streams.valid[..streams.valid.len().min(n + 1)],
+        None => &streams.valid[..],
+    };
+    let mut task = LmTask {
+        batches,
+        valid: valid_tokens,
+        config,
+    };
+    let outcome = trainer::train(
+        &mut task,
+        model,
+        build_optimizer(&t.optimizer),
+        config,
+        &run,
+        resume.is_some(),
+        &train_device,
+    )?;
 
     // Test and sample with the best checkpoint, as early stopping promises.
-    let best_path: Option<PathBuf> = Checkpoint::best(&run.checkpoints());
-    let best_model = match &best_path {
+    let best_model = match &outcome.best_checkpoint {
         Some(p) => {
             Checkpoint::load_model(p, LanguageModel::new(&config.model, vocab.len(), device))?
         }
-        None => model.valid(),
+        None => outcome.model.valid(),
     };
-    let best_step = rows
-        .iter()
-        .filter(|r| r.valid_loss.is_some())
-        .min_by(|a, b| a.valid_loss.partial_cmp(&b.valid_loss).expect("finite"))
-        .map(|r| r.step);
     let test = (streams.test.len() >= MIN_EVAL_TOKENS)
         .then(|| evaluate(&best_model, &streams.test, t.batch_size, t.bptt));
     let sample = config.sample.as_ref().map(|s| {
@@ -505,17 +431,18 @@ pub fn train(
             },
         )
     });
+    let state = outcome.state;
     let summary = Summary {
         name: config.name.clone(),
         cell,
-        parameters: model.num_parameters(),
+        parameters: best_model.num_parameters(),
         vocab_size: vocab.len(),
         steps: state.step,
         epochs: state.epoch + usize::from(state.position > 0),
-        final_train_loss: last_train_loss,
-        best_valid_loss: state.best_valid,
-        best_valid_perplexity: state.best_valid.map(f64::exp),
-        best_step,
+        final_train_loss: last_train_loss(&run)?,
+        best_valid_loss: outcome.best.as_ref().map(|(m, _, _)| m[0]),
+        best_valid_perplexity: outcome.best.as_ref().map(|(m, _, _)| m[0].exp()),
+        best_step: outcome.best.as_ref().map(|(_, step, _)| *step),
         test_loss: test.as_ref().map(|e| e.loss),
         test_perplexity: test.as_ref().map(|e| e.perplexity),
         tokens_per_s: state.tokens as f64 / state.elapsed_s.max(1e-9),

@@ -68,6 +68,7 @@ pub fn problem_of(config: &ExperimentConfig) -> Result<Problem, MemoryError> {
 /// The memory problems for the shared loop: a fresh batch every step from a seeded generator
 /// (no epochs), validation on a fixed set.
 struct MemoryTask {
+    freeze: Vec<String>,
     problem: Problem,
     valid_set: Vec<Batch>,
     rng: SplitMix64,
@@ -112,6 +113,21 @@ impl Task for MemoryTask {
 
     fn batches_per_epoch(&self) -> Option<usize> {
         None
+    }
+
+    fn prepare(&self, mut model: MemoryModel) -> Result<MemoryModel, String> {
+        // `freeze` names are checked when the config loads.
+        for name in &self.freeze {
+            if name == "head" {
+                model.head = model.head.no_grad();
+            } else if let Some(k) = name
+                .strip_prefix("layers.")
+                .and_then(|k| k.parse::<usize>().ok())
+            {
+                model.rnn.freeze_layer(k);
+            }
+        }
+        Ok(model)
     }
 
     fn resume_at(&mut self, position: Position) {
@@ -166,6 +182,7 @@ pub fn train(
     println!("run: {}", run.path.display());
     let t = &config.train;
     let mut task = MemoryTask {
+        freeze: config.freeze.clone(),
         valid_set: problem.fixed_set(1, synthetic.valid_examples, EVAL_BATCH),
         problem,
         rng: MemoryTask::generator(config.seed),
@@ -177,18 +194,7 @@ pub fn train(
 
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
-    let mut model = MemoryModel::new(&config.model, &task.problem, &train_device);
-    // `freeze` names are checked when the config loads.
-    for name in &config.freeze {
-        if name == "head" {
-            model.head = model.head.no_grad();
-        } else if let Some(k) = name
-            .strip_prefix("layers.")
-            .and_then(|k| k.parse::<usize>().ok())
-        {
-            model.rnn.freeze_layer(k);
-        }
-    }
+    let model = MemoryModel::new(&config.model, &task.problem, &train_device);
     let problem = &task.problem;
     let chance = problem.chance();
     println!(

@@ -194,6 +194,7 @@ fn bucketed_batches(lengths: &[usize], batch: usize, seed: u64) -> Vec<Vec<usize
 /// Text classification for the shared loop: epochs of length-bucketed batches, validation
 /// after each epoch on accuracy (loss and macro-F1 reported beside it).
 struct ClassifierTask<'a> {
+    config: &'a ExperimentConfig,
     train_set: &'a [(Vec<usize>, usize)],
     lengths: Vec<usize>,
     data: &'a Prepared,
@@ -240,6 +241,29 @@ impl Task for ClassifierTask<'_> {
 
     fn batches_per_epoch(&self) -> Option<usize> {
         Some(self.train_set.len().div_ceil(self.batch_size))
+    }
+
+    fn prepare(&self, mut model: Classifier) -> Result<Classifier, String> {
+        if self.config.model.embedding.freeze {
+            model.embedding = model.embedding.no_grad();
+        }
+        // `freeze` names are checked when the config loads.
+        for name in &self.config.freeze {
+            match name.as_str() {
+                "embedding" => model.embedding = model.embedding.no_grad(),
+                "head" => model.head = model.head.no_grad(),
+                "attention" => model.attention = model.attention.map(Module::no_grad),
+                layer => {
+                    if let Some(k) = layer
+                        .strip_prefix("layers.")
+                        .and_then(|k| k.parse::<usize>().ok())
+                    {
+                        model.rnn.freeze_layer(k);
+                    }
+                }
+            }
+        }
+        Ok(model)
     }
 
     fn start_epoch(&mut self, epoch: usize) {
@@ -358,25 +382,6 @@ pub fn train(
             c.std
         );
     }
-    if config.model.embedding.freeze {
-        model.embedding = model.embedding.no_grad();
-    }
-    // `freeze` names are checked when the config loads.
-    for name in &config.freeze {
-        match name.as_str() {
-            "embedding" => model.embedding = model.embedding.no_grad(),
-            "head" => model.head = model.head.no_grad(),
-            "attention" => model.attention = model.attention.map(Module::no_grad),
-            layer => {
-                if let Some(k) = layer
-                    .strip_prefix("layers.")
-                    .and_then(|k| k.parse::<usize>().ok())
-                {
-                    model.rnn.freeze_layer(k);
-                }
-            }
-        }
-    }
     let optim = build_optimizer(&t.optimizer);
     println!(
         "{}: {} {} x{} hidden {} ({} pooling), {} parameters, vocabulary {}, classes {:?}, {} / {} / {} examples",
@@ -399,6 +404,7 @@ pub fn train(
     );
 
     let mut task = ClassifierTask {
+        config,
         train_set,
         lengths: train_set.iter().map(|(ids, _)| ids.len()).collect(),
         data: &data,

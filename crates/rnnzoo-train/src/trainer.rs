@@ -109,6 +109,12 @@ pub trait Task {
     /// Batches in one epoch; `None` for an endless stream of fresh batches.
     fn batches_per_epoch(&self) -> Option<usize>;
 
+    /// Applies to a model what its checkpoint does not hold (frozen parameters): called on the
+    /// fresh model and again on one loaded to resume.
+    fn prepare(&self, model: Self::Model) -> Result<Self::Model, String> {
+        Ok(model)
+    }
+
     /// Prepares the batches of `epoch` (called before its first step, also when resuming
     /// inside it).
     fn start_epoch(&mut self, _epoch: usize) {}
@@ -270,6 +276,7 @@ pub fn train<T: Task>(
     // Where to start: a fresh run, or the latest checkpoint and what it carried.
     let mut state = LoopState::default();
     let mut carry: Option<T::Carry> = None;
+    model = task.prepare(model).map_err(TrainError::Other)?;
     if resume {
         let latest = Checkpoint::latest(&run.checkpoints()).ok_or_else(|| {
             TrainError::Other(format!(
@@ -278,6 +285,7 @@ pub fn train<T: Task>(
             ))
         })?;
         (model, optim, state) = Checkpoint::load(&latest, model, optim)?;
+        model = task.prepare(model).map_err(TrainError::Other)?;
         if let Some(bytes) = Checkpoint::read_extra(&latest, CARRY_FILE) {
             carry = task
                 .load_carry(&bytes, &latest, device)
@@ -302,7 +310,7 @@ pub fn train<T: Task>(
 
     let mut header = vec!["step".to_string(), "epoch".into(), "train_loss".into()];
     header.extend(metrics.iter().map(|m| format!("valid_{}", m.name)));
-    header.extend(["lr".into(), throughput_column.into(), "elapsed_s".into()]);
+    header.extend([throughput_column.into(), "lr".into(), "elapsed_s".into()]);
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut log = CsvLog::open(&run.metrics(), &header, resume.then_some(state.step))
         .map_err(io_error(&run.metrics()))?;
@@ -397,7 +405,7 @@ pub fn train<T: Task>(
             }
             progress.message(&validation_line(&metrics, values, &position, state.step));
         }
-        if state.step.is_multiple_of(t.log_every) || validation.is_some() || last {
+        if state.step.is_multiple_of(t.log_every) || validate_now || last {
             let mut row = vec![
                 Some(state.step as f64),
                 Some(state.epoch as f64 + 1.0),
@@ -407,7 +415,7 @@ pub fn train<T: Task>(
                 Some(values) => row.extend(values.iter().map(|&v| Some(v))),
                 None => row.extend(metrics.iter().map(|_| None)),
             }
-            row.extend([Some(lr), Some(per_s), Some(state.elapsed_s)]);
+            row.extend([Some(per_s), Some(lr), Some(state.elapsed_s)]);
             log.row(&row).map_err(io_error(&run.metrics()))?;
             (state.window_loss, state.window_steps, window_units) = (0.0, 0, 0);
             window_start = Instant::now();

@@ -169,3 +169,16 @@ fn a_killed_classifier_run_resumes_exactly() {
     killed_and_resumed_equals_uninterrupted(&dir, "cls", config, &[("reviews.csv", &csv)]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+#[test]
+fn a_killed_language_model_run_resumes_exactly() {
+    let dir = setup("lm");
+    let line = "to be or not to be that is the question\n";
+    let config = "name: lm\ntask: lm\nseed: 5\ndata:\n  path: corpus.txt\n  split: { valid: 0.1, test: 0.1 }\nmodel:\n  embedding: 8\n  cell: lstm\n  hidden: 16\n  dropout: 0.1\ntrain:\n  steps: 300\n  batch_size: 4\n  bptt: 16\n  optimizer: { lr: 1.0e-2 }\n  eval_every: 40\n  checkpoint_every: 15\n  log_every: 10\n";
+    killed_and_resumed_equals_uninterrupted(
+        &dir,
+        "lm",
+        config,
+        &[("corpus.txt", &line.repeat(300))],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
