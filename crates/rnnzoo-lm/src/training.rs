@@ -16,7 +16,7 @@ use rnnzoo_train::checkpoint::Checkpoint;
 use rnnzoo_train::metrics::MetricsLog;
 use rnnzoo_train::optim::build_optimizer;
 use rnnzoo_train::rundir::RunDir;
-use rnnzoo_train::trainer::{self, Better, Cadence, Metric, Position, Role, StepLoss, Task};
+use rnnzoo_train::trainer::{self, Better, Cadence, Metric, Position, StepLoss, Task};
 use serde::Serialize;
 
 use crate::LmError;
@@ -218,18 +218,8 @@ impl Task for LmTask<'_> {
 
     fn metrics(&self) -> Vec<Metric> {
         vec![
-            Metric {
-                name: "loss",
-                better: Better::Lower,
-                role: Role::Primary,
-                plotted: true,
-            },
-            Metric {
-                name: "perplexity",
-                better: Better::Lower,
-                role: Role::Reported,
-                plotted: false,
-            },
+            Metric::primary("loss", Better::Lower),
+            Metric::reported("perplexity", Better::Lower).not_plotted(),
         ]
     }
 

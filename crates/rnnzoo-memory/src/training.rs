@@ -13,7 +13,7 @@ use rnnzoo_data::SplitMix64;
 use rnnzoo_train::checkpoint::Checkpoint;
 use rnnzoo_train::optim::build_optimizer;
 use rnnzoo_train::rundir::RunDir;
-use rnnzoo_train::trainer::{self, Better, Cadence, Metric, Position, Role, StepLoss, Task};
+use rnnzoo_train::trainer::{self, Better, Cadence, Metric, Position, StepLoss, Task};
 use serde::Serialize;
 
 use crate::MemoryError;
@@ -86,20 +86,10 @@ impl Task for MemoryTask {
     type Carry = ();
 
     fn metrics(&self) -> Vec<Metric> {
+        // Equal accuracy (e.g. both solved) goes to the lower loss.
         vec![
-            Metric {
-                name: "loss",
-                better: Better::Lower,
-                role: Role::TieBreak,
-                plotted: false,
-            },
-            // Equal accuracy (e.g. both solved) goes to the lower loss.
-            Metric {
-                name: "accuracy",
-                better: Better::Higher,
-                role: Role::Primary,
-                plotted: true,
-            },
+            Metric::tie_break("loss", Better::Lower).not_plotted(),
+            Metric::primary("accuracy", Better::Higher),
         ]
     }
 

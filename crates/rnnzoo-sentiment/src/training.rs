@@ -12,7 +12,7 @@ use rnnzoo_data::{SplitMix64, Vocab};
 use rnnzoo_train::checkpoint::Checkpoint;
 use rnnzoo_train::optim::build_optimizer;
 use rnnzoo_train::rundir::RunDir;
-use rnnzoo_train::trainer::{self, Better, Cadence, Metric, Position, Role, StepLoss, Task};
+use rnnzoo_train::trainer::{self, Better, Cadence, Metric, Position, StepLoss, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::SentimentError;
@@ -210,24 +210,9 @@ impl Task for ClassifierTask<'_> {
 
     fn metrics(&self) -> Vec<Metric> {
         vec![
-            Metric {
-                name: "loss",
-                better: Better::Lower,
-                role: Role::Reported,
-                plotted: true,
-            },
-            Metric {
-                name: "accuracy",
-                better: Better::Higher,
-                role: Role::Primary,
-                plotted: true,
-            },
-            Metric {
-                name: "macro_f1",
-                better: Better::Higher,
-                role: Role::Reported,
-                plotted: false,
-            },
+            Metric::reported("loss", Better::Lower),
+            Metric::primary("accuracy", Better::Higher),
+            Metric::reported("macro_f1", Better::Higher).not_plotted(),
         ]
     }
 

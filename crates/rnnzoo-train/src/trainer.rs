@@ -60,6 +60,42 @@ pub struct Metric {
     pub plotted: bool,
 }
 
+impl Metric {
+    /// The metric that chooses the best checkpoint, drawn in the plot.
+    pub const fn primary(name: &'static str, better: Better) -> Self {
+        Self {
+            name,
+            better,
+            role: Role::Primary,
+            plotted: true,
+        }
+    }
+
+    /// A metric that breaks ties of the primary one, drawn in the plot.
+    pub const fn tie_break(name: &'static str, better: Better) -> Self {
+        Self {
+            role: Role::TieBreak,
+            ..Self::primary(name, better)
+        }
+    }
+
+    /// A metric that is only reported, drawn in the plot.
+    pub const fn reported(name: &'static str, better: Better) -> Self {
+        Self {
+            role: Role::Reported,
+            ..Self::primary(name, better)
+        }
+    }
+
+    /// The same metric, left out of the plot.
+    pub const fn not_plotted(self) -> Self {
+        Self {
+            plotted: false,
+            ..self
+        }
+    }
+}
+
 /// When a task is validated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cadence {
@@ -540,18 +576,8 @@ mod tests {
     use super::*;
 
     const ACCURACY_THEN_LOSS: [Metric; 2] = [
-        Metric {
-            name: "accuracy",
-            better: Better::Higher,
-            role: Role::Primary,
-            plotted: true,
-        },
-        Metric {
-            name: "loss",
-            better: Better::Lower,
-            role: Role::TieBreak,
-            plotted: false,
-        },
+        Metric::primary("accuracy", Better::Higher),
+        Metric::tie_break("loss", Better::Lower),
     ];
 
     #[test]
@@ -566,18 +592,10 @@ mod tests {
         );
         let reported = [
             ACCURACY_THEN_LOSS[0],
-            Metric {
-                role: Role::Reported,
-                ..ACCURACY_THEN_LOSS[1]
-            },
+            Metric::reported("loss", Better::Lower),
         ];
         assert!(!is_better(&reported, &[0.9, 0.4], &[0.9, 0.5]));
-        let lower = [Metric {
-            name: "loss",
-            better: Better::Lower,
-            role: Role::Primary,
-            plotted: true,
-        }];
+        let lower = [Metric::primary("loss", Better::Lower)];
         assert!(is_better(&lower, &[1.2], &[1.3]));
     }
 }

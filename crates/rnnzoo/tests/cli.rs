@@ -1,29 +1,14 @@
 //! Drives the real `rnnzoo` binary: train, eval, score and generate on a tiny corpus, and the
 //! errors a user sees for a bad config or a bad override.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn rnnzoo(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rnnzoo"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("binary runs")
-}
+use std::path::PathBuf;
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::{empty_dir, rnnzoo, text};
 
 fn setup(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rnnzoo-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = empty_dir("cli", tag);
     let line = "to be or not to be that is the question\n";
     std::fs::write(dir.join("corpus.txt"), line.repeat(200)).unwrap();
     std::fs::write(

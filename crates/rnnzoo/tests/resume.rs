@@ -3,10 +3,15 @@
 //! aside) and the same test metrics as an uninterrupted run of the same config. One thread, so
 //! the sums run in one order.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::text;
+
+/// The binary on one thread, so that every sum runs in one order.
 fn rnnzoo() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rnnzoo"));
     command.env("RAYON_NUM_THREADS", "1");
@@ -21,19 +26,8 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("binary runs")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn setup(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rnnzoo-resume-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::empty_dir("resume", tag)
 }
 
 /// The only run directory under `dir/runs/NAME`.
