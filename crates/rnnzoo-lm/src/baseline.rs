@@ -12,7 +12,7 @@ use rnnzoo_train::metrics::MetricsLog;
 use rnnzoo_train::rundir::RunDir;
 
 use crate::LmError;
-use crate::training::{Summary, prepare, write_json};
+use crate::training::{Summary, prepare};
 
 /// Counts an order-`order` model on the config's training split and evaluates it on the
 /// validation split (its first `train.max_eval_tokens` tokens, as training does) and the test
@@ -29,11 +29,9 @@ pub fn train_ngram(
         )));
     }
     let start = Instant::now();
-    let run = RunDir::create(runs_root, &config.name).map_err(|e| LmError::io(runs_root, e))?;
+    let run = rnnzoo_train::trainer::open_run(config, runs_root, None)?;
     println!("run: {}", run.path.display());
     let (vocab, streams) = prepare(config, None)?;
-    std::fs::write(run.config(), rnnzoo_config::to_yaml(config))
-        .map_err(|e| LmError::io(&run.config(), e))?;
     vocab
         .save(&run.vocab())
         .map_err(|e| LmError::io(&run.vocab(), e))?;
@@ -64,6 +62,6 @@ pub fn train_ngram(
         sample: None,
         sample_loss: None,
     };
-    write_json(&run.summary(), &summary)?;
+    rnnzoo_train::trainer::write_summary(&run, &summary)?;
     Ok((run, summary))
 }

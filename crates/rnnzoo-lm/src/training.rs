@@ -198,11 +198,6 @@ pub fn prepare_with(
     Ok((vocab, streams))
 }
 
-pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), LmError> {
-    let text = serde_json::to_string_pretty(value).expect("serialisable");
-    rnnzoo_models::weights::write_atomic(path, text.as_bytes()).map_err(|e| LmError::io(path, e))
-}
-
 /// Language modelling for the shared loop: stateful truncated BPTT, the state carried along each
 /// stream from one segment to the next (detached, and zeroed for a few streams: see
 /// [`streams_to_reset`]), validation on the validation stream's loss.
@@ -309,17 +304,10 @@ pub fn train(
     device: &Device,
 ) -> Result<(RunDir, Summary), LmError> {
     let wall = Instant::now();
-    let (run, vocab) = match resume {
-        Some(path) => {
-            let run = RunDir::open(path).map_err(|e| LmError::Other(e.to_string()))?;
-            let vocab = Vocab::load(&run.vocab()).map_err(LmError::Other)?;
-            (run, Some(vocab))
-        }
-        None => {
-            let run =
-                RunDir::create(runs_root, &config.name).map_err(|e| LmError::io(runs_root, e))?;
-            (run, None)
-        }
+    let run = trainer::open_run(config, runs_root, resume)?;
+    let vocab = match resume {
+        Some(_) => Some(Vocab::load(&run.vocab()).map_err(LmError::Other)?),
+        None => None,
     };
     println!("run: {}", run.path.display());
     let train_device = device.clone().autodiff();
@@ -343,8 +331,6 @@ pub fn train(
         );
     }
     if resume.is_none() {
-        std::fs::write(run.config(), rnnzoo_config::to_yaml(config))
-            .map_err(|e| LmError::io(&run.config(), e))?;
         vocab
             .save(&run.vocab())
             .map_err(|e| LmError::io(&run.vocab(), e))?;
@@ -443,7 +429,7 @@ pub fn train(
             .map(|g| -g.log_prob / g.tokens.len() as f64),
         sample: sample.map(|g| g.text),
     };
-    write_json(&run.summary(), &summary)?;
+    trainer::write_summary(&run, &summary)?;
     Ok((run, summary))
 }
 

@@ -159,16 +159,7 @@ pub fn train(
     let wall = Instant::now();
     let problem = problem_of(config)?;
     let synthetic = config.data.synthetic.as_ref().expect("checked above");
-    let run = match resume {
-        Some(path) => RunDir::open(path).map_err(|e| MemoryError::io(path, e))?,
-        None => {
-            let run = RunDir::create(runs_root, &config.name)
-                .map_err(|e| MemoryError::io(runs_root, e))?;
-            std::fs::write(run.config(), rnnzoo_config::to_yaml(config))
-                .map_err(|e| MemoryError::io(&run.config(), e))?;
-            run
-        }
-    };
+    let run = trainer::open_run(config, runs_root, resume)?;
     println!("run: {}", run.path.display());
     let t = &config.train;
     let mut task = MemoryTask {
@@ -211,16 +202,8 @@ pub fn train(
         &train_device,
     )?;
 
-    let (best_valid, best_step, _) = outcome
-        .best
-        .ok_or_else(|| MemoryError::Other("no evaluation ran".into()))?;
-    let best_path = outcome
-        .best_checkpoint
-        .ok_or_else(|| MemoryError::Other("no checkpoint written".into()))?;
-    let best_model = Checkpoint::load_model(
-        &best_path,
-        MemoryModel::new(&config.model, &task.problem, device),
-    )?;
+    let best_model = outcome.load_best(MemoryModel::new(&config.model, &task.problem, device))?;
+    let (best_valid, best_step, _) = outcome.best.expect("a best checkpoint has its metrics");
     let test = evaluate(&best_model, &task.problem, &test_set);
     let state = outcome.state;
     let summary = Summary {
@@ -238,9 +221,7 @@ pub fn train(
         sequences_per_s: state.tokens as f64 / state.elapsed_s.max(1e-9),
         wall_s: wall.elapsed().as_secs_f64(),
     };
-    let text = serde_json::to_string_pretty(&summary).expect("serialisable");
-    rnnzoo_models::weights::write_atomic(&run.summary(), text.as_bytes())
-        .map_err(|e| MemoryError::io(&run.summary(), e))?;
+    trainer::write_summary(&run, &summary)?;
     Ok((run, summary))
 }
 

@@ -9,7 +9,6 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rnnzoo_config::ExperimentConfig;
 use rnnzoo_data::{SplitMix64, Vocab};
-use rnnzoo_train::checkpoint::Checkpoint;
 use rnnzoo_train::optim::build_optimizer;
 use rnnzoo_train::rundir::RunDir;
 use rnnzoo_train::trainer::{self, Better, Cadence, Metric, Position, StepLoss, Task};
@@ -305,12 +304,7 @@ pub fn train(
     device: &Device,
 ) -> Result<(RunDir, Summary), SentimentError> {
     let wall = Instant::now();
-    let run = match resume {
-        Some(path) => RunDir::open(path).map_err(|e| SentimentError::io(path, e))?,
-        None => {
-            RunDir::create(runs_root, &config.name).map_err(|e| SentimentError::io(runs_root, e))?
-        }
-    };
+    let run = trainer::open_run(config, runs_root, resume)?;
     println!("run: {}", run.path.display());
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
@@ -322,8 +316,6 @@ pub fn train(
     };
     let data = prepare(config, &run, resume.is_some(), initial.as_ref())?;
     if resume.is_none() {
-        std::fs::write(run.config(), rnnzoo_config::to_yaml(config))
-            .map_err(|e| SentimentError::io(&run.config(), e))?;
         data.vocab
             .save(&run.vocab())
             .map_err(|e| SentimentError::io(&run.vocab(), e))?;
@@ -407,16 +399,13 @@ pub fn train(
         &train_device,
     )?;
 
-    let (best_valid, _, best_epoch) = outcome
-        .best
-        .ok_or_else(|| SentimentError::Other("no validation ran".into()))?;
-    let best = outcome
-        .best_checkpoint
-        .ok_or_else(|| SentimentError::Other("no checkpoint written".into()))?;
-    let best_model = Checkpoint::load_model(
-        &best,
-        Classifier::new(&config.model, data.vocab.len(), data.classes.len(), device),
-    )?;
+    let best_model = outcome.load_best(Classifier::new(
+        &config.model,
+        data.vocab.len(),
+        data.classes.len(),
+        device,
+    ))?;
+    let (best_valid, _, best_epoch) = outcome.best.expect("a best checkpoint has its metrics");
     let test = evaluate(&best_model, &data.splits[2], &data.classes, t.batch_size);
     let state = outcome.state;
     let summary = Summary {
@@ -429,8 +418,6 @@ pub fn train(
         test: test.report,
         wall_s: wall.elapsed().as_secs_f64(),
     };
-    let text = serde_json::to_string_pretty(&summary).expect("serialisable");
-    rnnzoo_models::weights::write_atomic(&run.summary(), text.as_bytes())
-        .map_err(|e| SentimentError::io(&run.summary(), e))?;
+    trainer::write_summary(&run, &summary)?;
     Ok((run, summary))
 }

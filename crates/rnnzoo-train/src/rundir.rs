@@ -31,21 +31,28 @@ pub fn timestamp(unix_seconds: u64) -> String {
 }
 
 impl RunDir {
-    /// Creates `root/<name>/<timestamp>/` (with a numeric suffix if that exists already).
+    /// Creates `root/<name>/<timestamp>/` (with a numeric suffix if that exists already). The
+    /// folder is claimed with one `create_dir`, which fails if it exists, so two trainings
+    /// started in the same second get two folders.
     pub fn create(root: &Path, name: &str) -> std::io::Result<Self> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let base = root.join(name).join(timestamp(now));
+        std::fs::create_dir_all(root.join(name))?;
         let mut path = base.clone();
         let mut n = 1;
-        while path.exists() {
-            n += 1;
-            path = PathBuf::from(format!("{}-{n}", base.display()));
+        loop {
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(Self { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    n += 1;
+                    path = PathBuf::from(format!("{}-{n}", base.display()));
+                }
+                Err(e) => return Err(e),
+            }
         }
-        std::fs::create_dir_all(&path)?;
-        Ok(Self { path })
     }
 
     /// An existing run folder.
@@ -89,6 +96,25 @@ impl RunDir {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_created_at_once_get_their_own_folders() {
+        let root = std::env::temp_dir().join(format!("rnnzoo-rundir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let paths: Vec<PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| RunDir::create(&root, "same").unwrap().path))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut unique = paths.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 8, "{paths:?}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     #[test]
     fn timestamps_are_utc_calendar_dates() {
         assert_eq!(super::timestamp(0), "1970-01-01T00-00-00");

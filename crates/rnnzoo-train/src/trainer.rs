@@ -249,6 +249,67 @@ pub struct Outcome<M> {
     pub stopped_early: Option<String>,
 }
 
+impl<M: Module> Outcome<M> {
+    /// The best checkpoint's weights in `fresh`, a new model of the same architecture (on the
+    /// device to evaluate on).
+    ///
+    /// # Errors
+    /// When no validation ran, or the checkpoint does not load.
+    pub fn load_best(&self, fresh: M) -> Result<M, TrainError> {
+        let path = self.best_checkpoint.as_ref().ok_or_else(|| {
+            TrainError::Other("no validation ran, so there is no best checkpoint".into())
+        })?;
+        Ok(Checkpoint::load_model(path, fresh)?)
+    }
+}
+
+/// Bytes written and removed in a new run folder before training, so that a full or read-only
+/// disk is found before the first step rather than at the first checkpoint.
+const WRITE_PROBE_BYTES: usize = 1 << 20;
+
+/// The run folder of a training: a new one under `runs_root` holding the resolved
+/// `config.yaml`, or (`resume`) the existing one. Either way the folder is checked to take a
+/// megabyte first.
+///
+/// # Errors
+/// When the folder cannot be made or written (read-only, full, a file in the way), naming it.
+pub fn open_run(
+    config: &ExperimentConfig,
+    runs_root: &std::path::Path,
+    resume: Option<&std::path::Path>,
+) -> Result<RunDir, TrainError> {
+    let run = match resume {
+        Some(path) => RunDir::open(path).map_err(io_error(path))?,
+        None => {
+            let run = RunDir::create(runs_root, &config.name).map_err(|e| TrainError::Io {
+                path: runs_root.join(&config.name),
+                message: format!("cannot create a run folder here: {e}"),
+            })?;
+            std::fs::write(run.config(), rnnzoo_config::to_yaml(config))
+                .map_err(io_error(&run.config()))?;
+            run
+        }
+    };
+    let probe = run.path.join(".write-probe");
+    let written = std::fs::write(&probe, vec![0u8; WRITE_PROBE_BYTES])
+        .and_then(|()| std::fs::File::open(&probe)?.sync_all());
+    let _ = std::fs::remove_file(&probe);
+    written.map_err(|e| TrainError::Io {
+        path: run.path.clone(),
+        message: format!(
+            "cannot write checkpoints here ({e}); free some space or choose another --runs folder"
+        ),
+    })?;
+    Ok(run)
+}
+
+/// Writes a task's `summary.json` atomically.
+pub fn write_summary(run: &RunDir, summary: &impl serde::Serialize) -> Result<(), TrainError> {
+    let text = serde_json::to_string_pretty(summary).expect("summaries serialise");
+    rnnzoo_models::weights::write_atomic(&run.summary(), text.as_bytes())
+        .map_err(io_error(&run.summary()))
+}
+
 /// Whether `new` beats `best` under `metrics`: the primary metric, then the tie-breakers in
 /// order; equal on all of them is not better.
 pub fn is_better(metrics: &[Metric], new: &[f64], best: &[f64]) -> bool {

@@ -253,3 +253,23 @@ fn compare_rejects_a_variant_whose_config_is_invalid_before_training() {
         "nothing trained"
     );
 }
+
+#[test]
+fn a_runs_folder_that_cannot_be_written_is_reported_before_training() {
+    let dir = setup("unwritable");
+    std::fs::write(
+        dir.join("not-a-folder"),
+        "a file where the runs folder should be",
+    )
+    .unwrap();
+    let out = rnnzoo(&dir, &["train", "tiny.yaml", "--runs", "not-a-folder"]);
+    assert!(!out.status.success());
+    let err = text(&out);
+    assert!(
+        err.contains("not-a-folder") && err.contains("cannot create a run folder"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!err.contains("[10/"), "nothing trained: {err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
