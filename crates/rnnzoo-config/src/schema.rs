@@ -607,6 +607,28 @@ pub struct TrainConfig {
     /// Validate on at most this many target tokens (the full split when absent).
     #[serde(default)]
     pub max_eval_tokens: Option<usize>,
+    /// What a NaN or infinite loss or gradient norm does: stop the run (keeping the last good
+    /// checkpoint), or skip the batch and halve the learning rate.
+    #[serde(default)]
+    pub on_nan: OnNan,
+    /// With `on_nan: skip`: batches skipped at most before the run stops anyway.
+    #[serde(default = "default_max_nan_skips")]
+    pub max_nan_skips: usize,
+}
+
+/// What the training loop does with a NaN or infinite loss or gradient norm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNan {
+    /// Stop with an error naming the step; the last checkpoint stays as it was.
+    #[default]
+    Stop,
+    /// Skip the batch (no update) and halve the learning rate from then on.
+    Skip,
+}
+
+fn default_max_nan_skips() -> usize {
+    3
 }
 
 fn default_batch() -> usize {

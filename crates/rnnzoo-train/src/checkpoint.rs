@@ -48,6 +48,10 @@ pub struct LoopState {
     /// Steps since the last `metrics.csv` row.
     #[serde(default)]
     pub window_steps: usize,
+    /// Batches skipped for a NaN (`train.on_nan: skip`); the learning rate is scaled by
+    /// `0.5^nan_skips`.
+    #[serde(default)]
+    pub nan_skips: usize,
 }
 
 #[derive(Serialize, Deserialize)]

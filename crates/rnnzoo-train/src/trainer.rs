@@ -12,13 +12,15 @@
 //! step) before every step, so a resumed run draws what the uninterrupted one would.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Once, OnceLock};
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
-use rnnzoo_config::ExperimentConfig;
-use rnnzoo_models::clip_grad_norm;
+use rnnzoo_config::{ExperimentConfig, OnNan};
+use rnnzoo_models::{clip_grad_norm, grad_norm};
 
 use crate::checkpoint::{Checkpoint, CheckpointError, LoopState};
 use crate::metrics::CsvLog;
@@ -208,9 +210,11 @@ pub enum TrainError {
         /// What failed.
         message: String,
     },
-    /// The loss or the gradient norm is not finite.
+    /// The loss or the gradient norm is not finite (and `train.on_nan` says stop, or its
+    /// skips are used up).
     #[error(
-        "training diverged at step {step}: {what} is {value}; the last good checkpoint is kept; lower train.optimizer.lr or set train.clip_norm"
+        "training diverged at step {step}: {what} is {value}; {}; lower train.optimizer.lr, set train.clip_norm, or set train.on_nan: skip",
+        last_checkpoint.as_ref().map_or("no checkpoint was written yet".to_string(), |p| format!("the last good checkpoint is kept: {}", p.display()))
     )]
     Diverged {
         /// The step (1-based).
@@ -219,6 +223,19 @@ pub enum TrainError {
         what: &'static str,
         /// The value.
         value: f64,
+        /// The newest checkpoint, written before the step.
+        last_checkpoint: Option<PathBuf>,
+    },
+    /// Interrupted (SIGINT, Ctrl-C) after writing a checkpoint.
+    #[error(
+        "interrupted at step {step}; checkpoint written. Continue with: rnnzoo train --resume {}",
+        run.display()
+    )]
+    Interrupted {
+        /// Steps done.
+        step: usize,
+        /// The run folder.
+        run: PathBuf,
     },
     /// Anything else.
     #[error("{0}")]
@@ -413,6 +430,7 @@ pub fn train<T: Task>(
         .map_err(io_error(&run.metrics()))?;
 
     let progress = Progress::new(total, state.step, t.log_every).with_unit(unit);
+    watch_for_interrupt();
     let deadline = t.max_minutes.map(|m| m * 60.0);
     let elapsed_before = state.elapsed_s;
     let started = Instant::now();
@@ -437,29 +455,51 @@ pub fn train<T: Task>(
                 .wrapping_add(state.step as u64),
         );
         let step = task.step_loss(&model, position, carry.take(), device);
-        let loss_value = step.loss.clone().into_scalar::<f32>() as f64;
-        if !loss_value.is_finite() {
-            return Err(TrainError::Diverged {
-                step: state.step + 1,
-                what: "the loss",
-                value: loss_value,
-            });
-        }
-        let mut grads = GradientsParams::from_grads(step.loss.backward(), &model);
-        if let Some(max) = t.clip_norm {
-            let norm = clip_grad_norm(&model, &mut grads, max);
-            if !norm.is_finite() {
-                return Err(TrainError::Diverged {
-                    step: state.step + 1,
-                    what: "the gradient norm",
-                    value: norm,
-                });
-            }
+        let mut loss_value = step.loss.clone().into_scalar::<f32>() as f64;
+        if injected_nan_steps().contains(&(state.step + 1)) {
+            loss_value = f64::NAN;
         }
         let time_used = deadline.map(|d| state.elapsed_s / d);
-        let lr = lr_within_budget(&t.schedule, t.optimizer.lr, state.step, total, time_used);
-        model = optim.step(lr, model, grads);
-        carry = step.carry.map(|c| task.after_step(c, position));
+        // Each batch skipped for a NaN halves the rate from then on.
+        let lr = lr_within_budget(&t.schedule, t.optimizer.lr, state.step, total, time_used)
+            * 0.5f64.powi(state.nan_skips as i32);
+        let mut bad = (!loss_value.is_finite()).then_some(("the loss", loss_value));
+        let mut next_carry = None;
+        if bad.is_none() {
+            let mut grads = GradientsParams::from_grads(step.loss.backward(), &model);
+            let norm = match t.clip_norm {
+                Some(max) => clip_grad_norm(&model, &mut grads, max),
+                None => grad_norm(&model, &grads),
+            };
+            if norm.is_finite() {
+                model = optim.step(lr, model, grads);
+                next_carry = step.carry;
+            } else {
+                bad = Some(("the gradient norm", norm));
+            }
+        }
+        if let Some((what, value)) = bad {
+            let diverged = TrainError::Diverged {
+                step: state.step + 1,
+                what,
+                value,
+                last_checkpoint: Checkpoint::latest(&run.checkpoints()),
+            };
+            match t.on_nan {
+                OnNan::Skip if state.nan_skips < t.max_nan_skips => {
+                    state.nan_skips += 1;
+                    progress.message(&format!(
+                        "step {}: {what} is {value}; batch skipped, learning rate halved ({} of at most {} skips)",
+                        state.step + 1,
+                        state.nan_skips,
+                        t.max_nan_skips
+                    ));
+                }
+                _ => return Err(diverged),
+            }
+        }
+        // A skipped batch's carried state is dropped: its streams start afresh.
+        carry = next_carry.map(|c| task.after_step(c, position));
 
         state.step += 1;
         state.tokens += step.units as u64;
@@ -538,10 +578,12 @@ pub fn train<T: Task>(
             state.position = 0;
             carry = None; // each epoch starts every stream afresh
         }
+        let interrupted = INTERRUPTED.load(Ordering::SeqCst);
         if validation.is_some()
             || state.step.is_multiple_of(t.checkpoint_every)
             || last
             || stopped_early.is_some()
+            || interrupted
         {
             // What is carried into the next batch goes with the checkpoint.
             let extras: Vec<(&str, Vec<u8>)> = carry
@@ -558,6 +600,13 @@ pub fn train<T: Task>(
                 KEEP_CHECKPOINTS,
                 &extras,
             )?;
+        }
+        if interrupted {
+            progress.finish();
+            return Err(TrainError::Interrupted {
+                step: state.step,
+                run: run.path.clone(),
+            });
         }
         if let Some(reason) = &stopped_early {
             progress.message(reason);
@@ -576,6 +625,35 @@ pub fn train<T: Task>(
         best_checkpoint: Checkpoint::best(&run.checkpoints()),
         stopped_early,
     })
+}
+
+/// Steps (1-based) whose loss the loop takes for NaN, from `RNNZOO_INJECT_NAN_STEPS` (`5,9`):
+/// fault injection, so that tests and users can see what the NaN guard does.
+fn injected_nan_steps() -> &'static [usize] {
+    static STEPS: OnceLock<Vec<usize>> = OnceLock::new();
+    STEPS.get_or_init(|| {
+        std::env::var("RNNZOO_INJECT_NAN_STEPS")
+            .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    })
+}
+
+/// Set by the SIGINT handler: the loop writes a checkpoint after the current step and stops.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the SIGINT (Ctrl-C) handler once per process. A second Ctrl-C leaves at once.
+fn watch_for_interrupt() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let installed = ctrlc::set_handler(|| {
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+        if let Err(e) = installed {
+            eprintln!("warning: Ctrl-C will not write a checkpoint: {e}");
+        }
+    });
 }
 
 /// File in a checkpoint holding the state carried into the next batch.

@@ -1,7 +1,10 @@
-//! `rnnzoo train --resume` after a real crash: the binary is killed with SIGKILL once it has
-//! written a checkpoint, resumed, and must end with the same `metrics.csv` (timing columns
-//! aside) and the same test metrics as an uninterrupted run of the same config. One thread, so
-//! the sums run in one order.
+//! What the shared training loop guarantees every task (language model, classifier, memory
+//! problem), through the real binary: a run killed with SIGKILL once it has written a
+//! checkpoint, or stopped with SIGINT (Ctrl-C), and then resumed ends with the same
+//! `metrics.csv` (timing columns aside) and the same test metrics as an uninterrupted run; a
+//! NaN loss stops the run naming the step and keeps the last checkpoint, or with
+//! `train.on_nan: skip` skips the batch and halves the learning rate. One thread, so the sums
+//! run in one order.
 
 mod common;
 
@@ -75,79 +78,36 @@ fn summary_without_timing(run: &Path) -> serde_json::Value {
     summary
 }
 
-/// Trains `config` once straight through (in `dir/straight`) and once killed with SIGKILL as
-/// soon as a checkpoint exists, then resumed (in `dir/killed`); both must end alike.
-fn killed_and_resumed_equals_uninterrupted(
-    dir: &Path,
-    name: &str,
-    config: &str,
-    files: &[(&str, &str)],
-) {
-    let straight = dir.join("straight");
-    let killed = dir.join("killed");
-    for d in [&straight, &killed] {
-        std::fs::create_dir_all(d).unwrap();
-        std::fs::write(d.join("config.yaml"), config).unwrap();
-        for (file, content) in files {
-            std::fs::write(d.join(file), content).unwrap();
+/// A task's tiny experiment: run name, config and the data files it reads.
+struct Experiment {
+    name: &'static str,
+    config: String,
+    files: Vec<(&'static str, String)>,
+}
+
+impl Experiment {
+    /// Writes the config (with `extra` lines appended to its `train:` section) and the data
+    /// into a new folder `dir/tag`.
+    fn lay_out(&self, dir: &Path, tag: &str, extra: &str) -> PathBuf {
+        let at = dir.join(tag);
+        std::fs::create_dir_all(&at).unwrap();
+        std::fs::write(at.join("config.yaml"), format!("{}{extra}", self.config)).unwrap();
+        for (file, content) in &self.files {
+            std::fs::write(at.join(file), content).unwrap();
         }
+        at
     }
-    let out = run(&straight, &["train", "config.yaml"]);
-    assert!(out.status.success(), "{}", text(&out));
-
-    let mut child = rnnzoo()
-        .args(["train", "config.yaml"])
-        .current_dir(&killed)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let run_path = loop {
-        let latest = std::fs::read_dir(killed.join("runs").join(name))
-            .ok()
-            .and_then(|mut d| d.next())
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.join("checkpoints/latest").is_file());
-        if let Some(path) = latest {
-            break path;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no checkpoint written"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    assert!(
-        !run_path.join("summary.json").exists(),
-        "the run was killed before it finished"
-    );
-    let resumed = run(&killed, &["train", "--resume", run_path.to_str().unwrap()]);
-    assert!(resumed.status.success(), "{}", text(&resumed));
-    assert!(
-        text(&resumed).contains("resumed from"),
-        "{}",
-        text(&resumed)
-    );
-
-    let (a, b) = (run_dir(&straight, name), run_dir(&killed, name));
-    assert_eq!(metrics_without_timing(&a), metrics_without_timing(&b));
-    assert_eq!(summary_without_timing(&a), summary_without_timing(&b));
 }
 
-#[test]
-fn a_killed_memory_run_resumes_exactly() {
-    let dir = setup("memory");
-    let config = "name: mem\ntask: memory\nseed: 5\ndata:\n  synthetic: { problem: adding, delay: 6, valid_examples: 100, test_examples: 100 }\nmodel:\n  cell: lstm\n  hidden: 16\ntrain:\n  steps: 400\n  batch_size: 16\n  optimizer: { lr: 1.0e-2 }\n  clip_norm: 1.0\n  eval_every: 20\n  log_every: 10\n";
-    killed_and_resumed_equals_uninterrupted(&dir, "mem", config, &[]);
-    std::fs::remove_dir_all(&dir).unwrap();
+fn memory() -> Experiment {
+    Experiment {
+        name: "mem",
+        config: "name: mem\ntask: memory\nseed: 5\ndata:\n  synthetic: { problem: adding, delay: 6, valid_examples: 100, test_examples: 100 }\nmodel:\n  cell: lstm\n  hidden: 16\ntrain:\n  steps: 1500\n  batch_size: 16\n  optimizer: { lr: 1.0e-2 }\n  clip_norm: 1.0\n  eval_every: 20\n  log_every: 10\n".into(),
+        files: vec![],
+    }
 }
 
-#[test]
-fn a_killed_classifier_run_resumes_exactly() {
-    let dir = setup("sentiment");
+fn classifier() -> Experiment {
     let mut csv = String::from("text,label\n");
     let (good, bad) = (
         ["good", "great", "fine", "lovely"],
@@ -159,20 +119,215 @@ fn a_killed_classifier_run_resumes_exactly() {
         let label = if i % 2 == 0 { "pos" } else { "neg" };
         csv.push_str(&format!("{} film,{label}\n", text.join(" ")));
     }
-    let config = "name: cls\ntask: sentiment\nseed: 5\ndata:\n  path: reviews.csv\n  split: { valid: 0.2, test: 0.2 }\nmodel:\n  embedding: 8\n  cell: gru\n  hidden: 12\ntrain:\n  epochs: 8\n  batch_size: 8\n  optimizer: { lr: 1.0e-2 }\n  log_every: 7\n  checkpoint_every: 5\n";
-    killed_and_resumed_equals_uninterrupted(&dir, "cls", config, &[("reviews.csv", &csv)]);
+    Experiment {
+        name: "cls",
+        config: "name: cls\ntask: sentiment\nseed: 5\ndata:\n  path: reviews.csv\n  split: { valid: 0.2, test: 0.2 }\nmodel:\n  embedding: 8\n  cell: gru\n  hidden: 12\ntrain:\n  epochs: 8\n  batch_size: 8\n  optimizer: { lr: 1.0e-2 }\n  log_every: 7\n  checkpoint_every: 5\n".into(),
+        files: vec![("reviews.csv", csv)],
+    }
+}
+
+fn language_model() -> Experiment {
+    let line = "to be or not to be that is the question\n";
+    Experiment {
+        name: "lm",
+        config: "name: lm\ntask: lm\nseed: 5\ndata:\n  path: corpus.txt\n  split: { valid: 0.1, test: 0.1 }\nmodel:\n  embedding: 8\n  cell: lstm\n  hidden: 16\n  dropout: 0.1\ntrain:\n  steps: 600\n  batch_size: 4\n  bptt: 16\n  optimizer: { lr: 1.0e-2 }\n  eval_every: 40\n  checkpoint_every: 15\n  log_every: 10\n".into(),
+        files: vec![("corpus.txt", line.repeat(300))],
+    }
+}
+
+/// How the interrupted run is stopped.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// SIGKILL: a crash, nothing written after the last checkpoint.
+    Kill,
+    /// SIGINT: Ctrl-C, which writes a checkpoint and prints the resume command.
+    Interrupt,
+}
+
+/// Waits for the first checkpoint of the run of `experiment` under `at`; returns its folder.
+fn first_checkpoint(at: &Path, name: &str) -> PathBuf {
+    let start = Instant::now();
+    loop {
+        let run = std::fs::read_dir(at.join("runs").join(name))
+            .ok()
+            .and_then(|mut d| d.next())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join("checkpoints/latest").is_file());
+        if let Some(path) = run {
+            return path;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no checkpoint written"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Trains the experiment once straight through and once stopped by `stop` as soon as a
+/// checkpoint exists, then resumed; both must end alike.
+fn stopped_and_resumed_equals_uninterrupted(experiment: Experiment, stop: Stop) {
+    let dir = setup(&format!("{}-{stop:?}", experiment.name));
+    let straight = experiment.lay_out(&dir, "straight", "");
+    let stopped = experiment.lay_out(&dir, "stopped", "");
+    let out = run(&straight, &["train", "config.yaml"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let mut child = rnnzoo()
+        .args(["train", "config.yaml"])
+        .current_dir(&stopped)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run_path = first_checkpoint(&stopped, experiment.name);
+    match stop {
+        Stop::Kill => child.kill().unwrap(),
+        Stop::Interrupt => {
+            let sent = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "a stopped run exits non-zero");
+    assert!(
+        !run_path.join("summary.json").exists(),
+        "the run was stopped before it finished"
+    );
+    if let Stop::Interrupt = stop {
+        let said = text(&out);
+        // The run folder as the user named it: relative to where they ran the command.
+        let relative = run_path.strip_prefix(&stopped).unwrap();
+        let command = format!("rnnzoo train --resume {}", relative.display());
+        assert!(
+            said.contains("interrupted at step") && said.contains(&command),
+            "{said}"
+        );
+    }
+    let resumed = run(&stopped, &["train", "--resume", run_path.to_str().unwrap()]);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    assert!(
+        text(&resumed).contains("resumed from"),
+        "{}",
+        text(&resumed)
+    );
+
+    let (a, b) = (
+        run_dir(&straight, experiment.name),
+        run_dir(&stopped, experiment.name),
+    );
+    assert_eq!(metrics_without_timing(&a), metrics_without_timing(&b));
+    assert_eq!(summary_without_timing(&a), summary_without_timing(&b));
     std::fs::remove_dir_all(&dir).unwrap();
 }
-#[test]
-fn a_killed_language_model_run_resumes_exactly() {
-    let dir = setup("lm");
-    let line = "to be or not to be that is the question\n";
-    let config = "name: lm\ntask: lm\nseed: 5\ndata:\n  path: corpus.txt\n  split: { valid: 0.1, test: 0.1 }\nmodel:\n  embedding: 8\n  cell: lstm\n  hidden: 16\n  dropout: 0.1\ntrain:\n  steps: 300\n  batch_size: 4\n  bptt: 16\n  optimizer: { lr: 1.0e-2 }\n  eval_every: 40\n  checkpoint_every: 15\n  log_every: 10\n";
-    killed_and_resumed_equals_uninterrupted(
+
+/// A NaN loss at step 33: by default the run stops naming the step and keeps its checkpoints;
+/// with `on_nan: skip` the batch is skipped, the rate halved, and the run finishes; past
+/// `max_nan_skips` it stops.
+fn nan_guard(experiment: Experiment) {
+    let dir = setup(&format!("{}-nan", experiment.name));
+    let nan_at = |at: &Path, args: &[&str], steps: &str| {
+        rnnzoo()
+            .args(args)
+            .current_dir(at)
+            .env("RNNZOO_INJECT_NAN_STEPS", steps)
+            .output()
+            .unwrap()
+    };
+    let at = experiment.lay_out(&dir, "stop", "");
+    let out = nan_at(&at, &["train", "config.yaml"], "33");
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("training diverged at step 33: the loss is NaN")
+            && said.contains("the last good checkpoint is kept"),
+        "{said}"
+    );
+    assert!(!said.contains("panicked"), "{said}");
+    let run = run_dir(&at, experiment.name);
+    let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap();
+    let step: usize = latest.trim().trim_start_matches("step-").parse().unwrap();
+    assert!((1..33).contains(&step), "kept checkpoint {latest}");
+    assert!(!run.join("summary.json").exists());
+
+    let at = experiment.lay_out(&dir, "skip", "  on_nan: skip\n");
+    let out = nan_at(&at, &["train", "config.yaml"], "33,34");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("batch skipped, learning rate halved (2 of at most 3 skips)"));
+    let run = run_dir(&at, experiment.name);
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let lr = header.iter().position(|h| *h == "lr").unwrap();
+    let last_lr: f64 = lines
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(lr)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(last_lr, 1.0e-2 / 4.0, "two halvings of the constant rate");
+
+    let at = experiment.lay_out(
         &dir,
-        "lm",
-        config,
-        &[("corpus.txt", &line.repeat(300))],
+        "skips-used-up",
+        "  on_nan: skip\n  max_nan_skips: 1\n",
+    );
+    let out = nan_at(&at, &["train", "config.yaml"], "33,34");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("training diverged at step 34"),
+        "{}",
+        text(&out)
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_killed_memory_run_resumes_exactly() {
+    stopped_and_resumed_equals_uninterrupted(memory(), Stop::Kill);
+}
+
+#[test]
+fn an_interrupted_memory_run_resumes_exactly() {
+    stopped_and_resumed_equals_uninterrupted(memory(), Stop::Interrupt);
+}
+
+#[test]
+fn a_killed_classifier_run_resumes_exactly() {
+    stopped_and_resumed_equals_uninterrupted(classifier(), Stop::Kill);
+}
+
+#[test]
+fn an_interrupted_classifier_run_resumes_exactly() {
+    stopped_and_resumed_equals_uninterrupted(classifier(), Stop::Interrupt);
+}
+
+#[test]
+fn a_killed_language_model_run_resumes_exactly() {
+    stopped_and_resumed_equals_uninterrupted(language_model(), Stop::Kill);
+}
+
+#[test]
+fn an_interrupted_language_model_run_resumes_exactly() {
+    stopped_and_resumed_equals_uninterrupted(language_model(), Stop::Interrupt);
+}
+
+#[test]
+fn a_nan_stops_or_skips_a_memory_run() {
+    nan_guard(memory());
+}
+
+#[test]
+fn a_nan_stops_or_skips_a_classifier_run() {
+    nan_guard(classifier());
+}
+
+#[test]
+fn a_nan_stops_or_skips_a_language_model_run() {
+    nan_guard(language_model());
 }
