@@ -10,6 +10,7 @@ pub mod data;
 pub mod finetune;
 pub mod inference;
 pub mod model;
+pub mod runner;
 pub mod training;
 
 /// Errors of the language-model task, each naming what it concerns.

@@ -8,6 +8,7 @@
 pub mod evaluation;
 pub mod model;
 pub mod problems;
+pub mod runner;
 pub mod training;
 
 /// Errors of the memory task, each naming what it concerns.

@@ -12,6 +12,7 @@ pub mod finetune;
 pub mod inference;
 pub mod metrics;
 pub mod model;
+pub mod runner;
 pub mod training;
 pub mod vectors;
 

@@ -15,6 +15,7 @@ pub mod progress;
 pub mod rundir;
 pub mod schedule;
 pub mod trainer;
+pub mod verbs;
 
 pub use checkpoint::{Checkpoint, CheckpointError, LoopState};
 pub use metrics::{MetricsLog, MetricsRow};

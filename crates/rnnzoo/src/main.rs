@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rnnzoo_config::{ExperimentConfig, TaskName};
-use rnnzoo_lm::inference::{SampleOptions, evaluate, generate, load_run, score};
+use rnnzoo_lm::inference::{SampleOptions, generate, load_run, score};
+use rnnzoo_train::verbs::{Inputs, TaskVerbs};
 
 #[derive(Parser)]
 #[command(
@@ -167,6 +168,16 @@ enum Command {
     },
 }
 
+/// The task behind each `task:` name of a config. A new task is one line here (and its name in
+/// `rnnzoo_config::TaskName`).
+fn task(name: TaskName) -> &'static dyn TaskVerbs {
+    match name {
+        TaskName::Lm => &rnnzoo_lm::runner::LanguageModelTask,
+        TaskName::Sentiment => &rnnzoo_sentiment::runner::ClassifierTask,
+        TaskName::Memory => &rnnzoo_memory::runner::MemoryTask,
+    }
+}
+
 fn device_of(config: &ExperimentConfig) -> Result<burn::tensor::Device, String> {
     rnnzoo_train::device::device(config.device)
 }
@@ -184,67 +195,7 @@ fn train(
     }
     .map_err(|e| e.to_string())?;
     let device = device_of(&config)?;
-    match config.task {
-        TaskName::Lm => {
-            let (run, summary) =
-                rnnzoo_lm::training::train(&config, runs, resume.as_deref(), &device)
-                    .map_err(|e| e.to_string())?;
-            let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
-            println!(
-                "done: {} steps, best valid loss {} (ppl {}), test loss {} (ppl {}), {:.0} tok/s, {:.0} s",
-                summary.steps,
-                fmt(summary.best_valid_loss),
-                fmt(summary.best_valid_perplexity),
-                fmt(summary.test_loss),
-                fmt(summary.test_perplexity),
-                summary.tokens_per_s,
-                summary.wall_s
-            );
-            if let Some(sample) = &summary.sample {
-                let likelihood = summary.sample_loss.map_or(String::new(), |l| {
-                    format!(" ({l:.3} nats/token under the model)")
-                });
-                println!("--- sample{likelihood} ---\n{sample}\n--------------");
-                if let Some(warning) = summary.sample_warning(config.train.state_reset_prob) {
-                    println!("warning: {warning}");
-                }
-            }
-            println!("run saved in {}", run.path.display());
-        }
-        TaskName::Sentiment => {
-            let (run, summary) =
-                rnnzoo_sentiment::training::train(&config, runs, resume.as_deref(), &device)
-                    .map_err(|e| e.to_string())?;
-            println!(
-                "done: {} epochs, best valid accuracy {:.4} (epoch {}), test accuracy {:.4}, macro-F1 {:.4}, {:.0} s",
-                summary.epochs,
-                summary.best_valid_accuracy,
-                summary.best_epoch,
-                summary.test.accuracy,
-                summary.test.macro_f1,
-                summary.wall_s
-            );
-            println!("run saved in {}", run.path.display());
-        }
-        TaskName::Memory => {
-            let (run, summary) =
-                rnnzoo_memory::training::train(&config, runs, resume.as_deref(), &device)
-                    .map_err(|e| e.to_string())?;
-            println!(
-                "done: {} steps, best valid accuracy {:.4} (step {}), test accuracy {:.4}, test loss {:.4} (chance: accuracy {:.4}, loss {:.4}), {:.0} s",
-                summary.steps,
-                summary.best_valid_accuracy,
-                summary.best_step,
-                summary.test.accuracy,
-                summary.test.loss,
-                summary.chance.accuracy,
-                summary.chance.loss,
-                summary.wall_s
-            );
-            println!("run saved in {}", run.path.display());
-        }
-    }
-    Ok(())
+    task(config.task).train(&config, runs, resume.as_deref(), &device)
 }
 
 fn compare(
@@ -331,52 +282,12 @@ fn task_of(run: &Path) -> Result<TaskName, String> {
         .task)
 }
 
-fn lines_or(texts: Vec<String>, file: Option<PathBuf>) -> Result<Vec<String>, String> {
-    match file {
-        Some(path) => Ok(std::fs::read_to_string(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(String::from)
-            .collect()),
-        None => Ok(texts),
+/// Checks that `run` is a language-model run before an LM-only verb.
+fn language_model_run(run: &Path, verb: &str) -> Result<(), String> {
+    match task_of(run)? {
+        TaskName::Lm => Ok(()),
+        other => Err(task(other).unsupported(run, verb)),
     }
-}
-
-fn eval_classifier(run: &Path, data: Option<&Path>, json: bool) -> Result<(), String> {
-    let trained = rnnzoo_sentiment::inference::load_run(run, &burn::tensor::Device::flex())
-        .map_err(|e| e.to_string())?;
-    let result = trained
-        .evaluate_file(data, run)
-        .map_err(|e| e.to_string())?;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&result).expect("serialisable")
-        );
-        return Ok(());
-    }
-    let label = data.map_or("test split".to_string(), |p| p.display().to_string());
-    let r = &result.report;
-    println!(
-        "{label}: loss {:.4}, accuracy {:.4}, macro-F1 {:.4}",
-        result.loss, r.accuracy, r.macro_f1
-    );
-    println!(
-        "{:<16} {:>9} {:>9} {:>9} {:>8}",
-        "class", "precision", "recall", "f1", "support"
-    );
-    for c in &r.classes {
-        println!(
-            "{:<16} {:>9.4} {:>9.4} {:>9.4} {:>8}",
-            c.class, c.precision, c.recall, c.f1, c.support
-        );
-    }
-    println!(
-        "confusion (rows: gold, columns: predicted): {:?}",
-        r.confusion
-    );
-    Ok(())
 }
 
 fn loadavg() -> Vec<f64> {
@@ -442,105 +353,18 @@ fn run_command(command: Command) -> Result<(), String> {
             resume,
             runs,
         } => train(config, overrides, resume, &runs),
-        Command::Eval { run, data, json } if task_of(&run)? == TaskName::Sentiment => {
-            eval_classifier(&run, data.as_deref(), json)
-        }
-        Command::Eval { run, data, json } if task_of(&run)? == TaskName::Memory => {
-            if let Some(path) = data {
-                return Err(format!(
-                    "--data {}: a memory run is scored on its problem's generated test set; leave out --data",
-                    path.display()
-                ));
-            }
-            let result = rnnzoo_memory::training::evaluate_run(&run, &burn::tensor::Device::flex())
-                .map_err(|e| e.to_string())?;
-            if json {
-                println!("{}", serde_json::to_string(&result).expect("serialisable"));
-            } else {
-                println!(
-                    "test set: loss {:.4}, accuracy {:.4}, {} sequences",
-                    result.loss, result.accuracy, result.sequences
-                );
-            }
-            Ok(())
-        }
+        Command::Eval { run, data, json } => task(task_of(&run)?).eval(&run, data.as_deref(), json),
         Command::Predict {
             run,
             texts,
             file,
             json,
         } => {
-            match task_of(&run)? {
-                TaskName::Sentiment => {}
-                TaskName::Lm => {
-                    return Err(format!(
-                        "{}: `predict` is for classifier runs; use `generate` or `score` for language models",
-                        run.display()
-                    ));
-                }
-                TaskName::Memory => {
-                    return Err(format!(
-                        "{}: `predict` is for classifier runs; `eval` scores a memory run",
-                        run.display()
-                    ));
-                }
-            }
-            let trained =
-                rnnzoo_sentiment::inference::load_run(&run, &burn::tensor::Device::flex())
-                    .map_err(|e| e.to_string())?;
-            let predictions = trained.predict(&lines_or(texts, file)?);
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&predictions).expect("serialisable")
-                );
-            } else {
-                for p in &predictions {
-                    let probs: Vec<String> = p
-                        .probabilities
-                        .iter()
-                        .map(|(c, v)| format!("{c} {v:.3}"))
-                        .collect();
-                    println!("{:<10} [{}]  {}", p.label, probs.join(", "), p.text);
-                }
-            }
-            Ok(())
-        }
-        Command::Eval { run, data, json } => {
-            let device = burn::tensor::Device::flex();
-            let trained = load_run(&run, &device).map_err(|e| e.to_string())?;
-            let (label, tokens) = match &data {
-                Some(path) => {
-                    let text = rnnzoo_lm::data::read_text(path).map_err(|e| e.to_string())?;
-                    (path.display().to_string(), trained.vocab.encode(&text))
-                }
-                None => {
-                    let (_, streams) =
-                        rnnzoo_lm::training::prepare(&trained.config, Some(trained.vocab.clone()))
-                            .map_err(|e| e.to_string())?;
-                    ("test split".to_string(), streams.test)
-                }
+            let inputs = match &file {
+                Some(path) => Inputs::File(path),
+                None => Inputs::Texts(&texts),
             };
-            if tokens.len() < 4 {
-                return Err(format!(
-                    "{label}: too little text to evaluate ({} tokens)",
-                    tokens.len()
-                ));
-            }
-            let t = &trained.config.train;
-            let result = evaluate(&trained.model, &tokens, t.batch_size, t.bptt);
-            if json {
-                println!("{}", serde_json::to_string(&result).expect("serialisable"));
-            } else {
-                println!(
-                    "{label}: loss {:.4} nats/token, perplexity {:.3}, {} tokens (checkpoint {})",
-                    result.loss,
-                    result.perplexity,
-                    result.tokens,
-                    trained.checkpoint.display()
-                );
-            }
-            Ok(())
+            task(task_of(&run)?).predict(&run, inputs, json)
         }
         Command::Finetune {
             run,
@@ -615,6 +439,7 @@ fn run_command(command: Command) -> Result<(), String> {
             top_k,
             seed,
         } => {
+            language_model_run(&run, "generate")?;
             let trained =
                 load_run(&run, &burn::tensor::Device::flex()).map_err(|e| e.to_string())?;
             let options = SampleOptions {
@@ -636,17 +461,14 @@ fn run_command(command: Command) -> Result<(), String> {
             file,
             json,
         } => {
+            language_model_run(&run, "score")?;
             let trained =
                 load_run(&run, &burn::tensor::Device::flex()).map_err(|e| e.to_string())?;
-            let texts = match file {
-                Some(path) => std::fs::read_to_string(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?
-                    .lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(String::from)
-                    .collect(),
-                None => texts,
-            };
+            let texts = match &file {
+                Some(path) => Inputs::File(path),
+                None => Inputs::Texts(&texts),
+            }
+            .lines()?;
             let scores: Vec<_> = texts
                 .iter()
                 .map(|t| score(&trained.model, &trained.vocab, t))

@@ -204,6 +204,24 @@ fn memory_problems_train_evaluate_and_compare() {
     let out = rnnzoo(&dir, &["eval", &run, "--data", "corpus.txt"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("leave out --data"), "{}", text(&out));
+    // Verbs of other tasks name the task the run is and the verbs that fit it.
+    for verb in [
+        &["generate", &run][..],
+        &["score", &run, "to be"],
+        &["predict", &run, "a text"],
+    ] {
+        let out = rnnzoo(&dir, verb);
+        assert!(!out.status.success());
+        let said = text(&out);
+        assert!(
+            said.contains(&format!(
+                "a memory-problem run; `{}` does not apply to it (its verbs: train, eval)",
+                verb[0]
+            )),
+            "{said}"
+        );
+        assert!(!said.contains("panicked"), "{said}");
+    }
 
     std::fs::write(
         dir.join("sweep.yaml"),
