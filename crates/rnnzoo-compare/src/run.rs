@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use rnnzoo_train::progress::RunBars;
+
 use crate::sweep::{CompareError, PlannedRun, io};
 
 /// What happened to a run.
@@ -58,6 +60,14 @@ pub struct Execution<'a> {
     pub resumable: bool,
 }
 
+/// Prints `line` above the bars when there are bars, else hands it to `report`.
+fn say(bars: &Option<RunBars>, report: &mut impl FnMut(&str), line: &str) {
+    match bars {
+        Some(bars) => bars.println(line),
+        None => report(line),
+    }
+}
+
 /// Runs the planned runs as `rnnzoo train` (or `rnnzoo ngram`) child processes. Finished runs
 /// are skipped. `report` hears each start and end.
 pub fn execute(
@@ -73,6 +83,8 @@ pub fn execute(
         threads,
         resumable,
     } = how;
+    // On a terminal one bar per running run, and the messages above them.
+    let mut bars = RunBars::on_terminal();
     let logs = out.join("logs");
     std::fs::create_dir_all(&logs).map_err(io(&logs))?;
     let per_job = (threads / jobs.max(1)).max(1);
@@ -80,7 +92,11 @@ pub fn execute(
     let mut pending: Vec<usize> = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         if finished_dir(out, &run.run_name).is_some() {
-            report(&format!("{}: finished before, skipped", run.run_name));
+            say(
+                &bars,
+                &mut report,
+                &format!("{}: finished before, skipped", run.run_name),
+            );
             outcomes[i] = Some(RunOutcome::Skipped);
         } else {
             pending.push(i);
@@ -100,11 +116,15 @@ pub fn execute(
                 .find(|d| d.join("checkpoints").join("latest").is_file());
             match partial.filter(|_| resumable && run.ngram_order.is_none()) {
                 Some(dir) => {
-                    report(&format!("{}: resuming {}", run.run_name, dir.display()));
+                    say(
+                        &bars,
+                        &mut report,
+                        &format!("{}: resuming {}", run.run_name, dir.display()),
+                    );
                     command.arg("train").arg("--resume").arg(&dir);
                 }
                 None => {
-                    report(&format!("{}: training", run.run_name));
+                    say(&bars, &mut report, &format!("{}: training", run.run_name));
                     match run.ngram_order {
                         Some(order) => command
                             .arg("ngram")
@@ -128,22 +148,36 @@ pub fn execute(
                 .stderr(err_file)
                 .spawn()
                 .map_err(io(exe))?;
+            if let Some(bars) = &mut bars {
+                bars.start(&run.run_name);
+            }
             running.push((i, child, log));
         }
         std::thread::sleep(Duration::from_millis(100));
         let mut still = Vec::with_capacity(running.len());
         for (i, mut child, log) in running {
             match child.try_wait().map_err(io(exe))? {
-                None => still.push((i, child, log)),
+                None => {
+                    if let Some(bars) = &bars {
+                        bars.follow(
+                            &runs[i].run_name,
+                            &std::fs::read_to_string(&log).unwrap_or_default(),
+                        );
+                    }
+                    still.push((i, child, log))
+                }
                 Some(status) => {
                     let name = &runs[i].run_name;
+                    if let Some(bars) = &mut bars {
+                        bars.finish(name);
+                    }
                     let outcome = if status.success() {
-                        report(&format!("{name}: done"));
+                        say(&bars, &mut report, &format!("{name}: done"));
                         RunOutcome::Finished
                     } else {
                         let message =
                             format!("{name}: training failed ({status}), see {}", log.display());
-                        report(&message);
+                        say(&bars, &mut report, &message);
                         RunOutcome::Failed(message)
                     };
                     outcomes[i] = Some(outcome);
