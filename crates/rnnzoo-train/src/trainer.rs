@@ -578,7 +578,8 @@ pub fn train<T: Task>(
             state.position = 0;
             carry = None; // each epoch starts every stream afresh
         }
-        let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+        let interrupted =
+            INTERRUPTED.load(Ordering::SeqCst) || injected_interrupt_step() == Some(state.step);
         if validation.is_some()
             || state.step.is_multiple_of(t.checkpoint_every)
             || last
@@ -635,6 +636,18 @@ fn injected_nan_steps() -> &'static [usize] {
         std::env::var("RNNZOO_INJECT_NAN_STEPS")
             .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
             .unwrap_or_default()
+    })
+}
+
+/// The step after which the loop acts as if Ctrl-C had been pressed, from
+/// `RNNZOO_INJECT_INTERRUPT_STEP`: fault injection, for tests that need the interruption at a
+/// known step.
+fn injected_interrupt_step() -> Option<usize> {
+    static STEP: OnceLock<Option<usize>> = OnceLock::new();
+    *STEP.get_or_init(|| {
+        std::env::var("RNNZOO_INJECT_INTERRUPT_STEP")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
     })
 }
 

@@ -1,6 +1,6 @@
 //! What the shared training loop guarantees every task (language model, classifier, memory
 //! problem), through the real binary: a run killed with SIGKILL once it has written a
-//! checkpoint, or stopped with SIGINT (Ctrl-C), and then resumed ends with the same
+//! checkpoint, or interrupted (Ctrl-C) between two checkpoints, and then resumed ends with the same
 //! `metrics.csv` (timing columns aside) and the same test metrics as an uninterrupted run; a
 //! NaN loss stops the run naming the step and keeps the last checkpoint, or with
 //! `train.on_nan: skip` skips the batch and halves the learning rate. One thread, so the sums
@@ -138,9 +138,11 @@ fn language_model() -> Experiment {
 /// How the interrupted run is stopped.
 #[derive(Clone, Copy, Debug)]
 enum Stop {
-    /// SIGKILL: a crash, nothing written after the last checkpoint.
+    /// SIGKILL after the first checkpoint: a crash, nothing written after it.
     Kill,
-    /// SIGINT: Ctrl-C, which writes a checkpoint and prints the resume command.
+    /// Ctrl-C at step 37, between two checkpoints and two metrics rows: the loop's own
+    /// interruption (`RNNZOO_INJECT_INTERRUPT_STEP`), at a known step so that the comparison
+    /// does not depend on when a signal lands; [`ctrl_c`] sends the real SIGINT.
     Interrupt,
 }
 
@@ -173,23 +175,19 @@ fn stopped_and_resumed_equals_uninterrupted(experiment: Experiment, stop: Stop) 
     let out = run(&straight, &["train", "config.yaml"]);
     assert!(out.status.success(), "{}", text(&out));
 
-    let mut child = rnnzoo()
+    let mut command = rnnzoo();
+    command
         .args(["train", "config.yaml"])
         .current_dir(&stopped)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    if let Stop::Interrupt = stop {
+        command.env("RNNZOO_INJECT_INTERRUPT_STEP", "37");
+    }
+    let mut child = command.spawn().unwrap();
     let run_path = first_checkpoint(&stopped, experiment.name);
-    match stop {
-        Stop::Kill => child.kill().unwrap(),
-        Stop::Interrupt => {
-            let sent = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(sent.success());
-        }
+    if let Stop::Kill = stop {
+        child.kill().unwrap();
     }
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success(), "a stopped run exits non-zero");
@@ -203,7 +201,7 @@ fn stopped_and_resumed_equals_uninterrupted(experiment: Experiment, stop: Stop) 
         let relative = run_path.strip_prefix(&stopped).unwrap();
         let command = format!("rnnzoo train --resume {}", relative.display());
         assert!(
-            said.contains("interrupted at step") && said.contains(&command),
+            said.contains("interrupted at step 37") && said.contains(&command),
             "{said}"
         );
     }
@@ -221,6 +219,52 @@ fn stopped_and_resumed_equals_uninterrupted(experiment: Experiment, stop: Stop) 
     );
     assert_eq!(metrics_without_timing(&a), metrics_without_timing(&b));
     assert_eq!(summary_without_timing(&a), summary_without_timing(&b));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A real SIGINT once the run has a checkpoint: the run writes one more, exits non-zero
+/// printing the command that resumes it, and that command finishes the run.
+fn ctrl_c(experiment: Experiment) {
+    let dir = setup(&format!("{}-sigint", experiment.name));
+    let at = experiment.lay_out(&dir, "run", "");
+    let child = rnnzoo()
+        .args(["train", "config.yaml"])
+        .current_dir(&at)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run_path = first_checkpoint(&at, experiment.name);
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    let relative = run_path.strip_prefix(&at).unwrap();
+    let command = format!("rnnzoo train --resume {}", relative.display());
+    assert!(
+        said.contains("interrupted at step") && said.contains(&command),
+        "{said}"
+    );
+    assert!(!said.contains("panicked"), "{said}");
+    let step: usize = said
+        .split("interrupted at step ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let latest = std::fs::read_to_string(run_path.join("checkpoints/latest")).unwrap();
+    assert_eq!(
+        latest.trim(),
+        format!("step-{step:08}"),
+        "a checkpoint at the interruption"
+    );
+    let resumed = run(&at, &["train", "--resume", relative.to_str().unwrap()]);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    assert!(run_path.join("summary.json").is_file());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -315,6 +359,21 @@ fn a_killed_language_model_run_resumes_exactly() {
 #[test]
 fn an_interrupted_language_model_run_resumes_exactly() {
     stopped_and_resumed_equals_uninterrupted(language_model(), Stop::Interrupt);
+}
+
+#[test]
+fn ctrl_c_checkpoints_a_memory_run() {
+    ctrl_c(memory());
+}
+
+#[test]
+fn ctrl_c_checkpoints_a_classifier_run() {
+    ctrl_c(classifier());
+}
+
+#[test]
+fn ctrl_c_checkpoints_a_language_model_run() {
+    ctrl_c(language_model());
 }
 
 #[test]
