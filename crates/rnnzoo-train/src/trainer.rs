@@ -542,7 +542,13 @@ pub fn train<T: Task>(
             }
             progress.message(&validation_line(&metrics, values, &position, state.step));
         }
-        if state.step.is_multiple_of(t.log_every) || validate_now || last {
+        // Rows: every `log_every` steps and at each validation; a task validated per epoch
+        // gets one row per epoch (its training loss is the epoch's mean).
+        let row_now = match task.cadence() {
+            Cadence::Steps => state.step.is_multiple_of(t.log_every) || validate_now || last,
+            Cadence::Epochs => validate_now,
+        };
+        if row_now {
             let mut row = vec![
                 Some(state.step as f64),
                 Some(state.epoch as f64 + 1.0),

@@ -291,3 +291,67 @@ fn a_runs_folder_that_cannot_be_written_is_reported_before_training() {
     assert!(!err.contains("[10/"), "nothing trained: {err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Undoes what a test did to a folder (an immutable flag, a mount), however the test ends.
+struct Undo(&'static str, Vec<String>);
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(self.0).args(&self.1).status();
+    }
+}
+
+/// Runs a system command the test needs; these machines run tests as root, where `chattr` and
+/// `mount` work.
+fn system(program: &str, args: &[&str]) {
+    let status = std::process::Command::new(program)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        status.success(),
+        "{program} {args:?} failed (the test needs root)"
+    );
+}
+
+#[test]
+fn a_read_only_runs_folder_is_reported_before_training() {
+    let dir = setup("read-only");
+    let runs = dir.join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    let runs_arg = runs.to_str().unwrap().to_string();
+    // Immutable: not even root may create a folder in it.
+    system("chattr", &["+i", &runs_arg]);
+    let undo = Undo("chattr", vec!["-i".into(), runs_arg.clone()]);
+    let out = rnnzoo(&dir, &["train", "tiny.yaml", "--runs", "runs"]);
+    drop(undo);
+    assert!(!out.status.success());
+    let err = text(&out);
+    assert!(err.contains("cannot create a run folder here"), "{err}");
+    assert!(!err.contains("[10/") && !err.contains("panicked"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_full_runs_folder_is_reported_before_training() {
+    let dir = setup("full");
+    let runs = dir.join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    let runs_arg = runs.to_str().unwrap().to_string();
+    // A 256 KiB file system: room for the run folder and its config, not for a checkpoint.
+    system(
+        "mount",
+        &["-t", "tmpfs", "-o", "size=256k", "tmpfs", &runs_arg],
+    );
+    let undo = Undo("umount", vec![runs_arg.clone()]);
+    let out = rnnzoo(&dir, &["train", "tiny.yaml", "--runs", "runs"]);
+    drop(undo);
+    assert!(!out.status.success());
+    let err = text(&out);
+    assert!(
+        err.contains("cannot write checkpoints here") && err.contains("No space left"),
+        "{err}"
+    );
+    assert!(!err.contains("[10/") && !err.contains("panicked"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
