@@ -29,10 +29,10 @@ fn duration(seconds: f64) -> String {
     }
 }
 
-/// The bar's layout: counts, a bar as wide as the terminal leaves room for, then the message
-/// (loss, validation, throughput) and the time left.
+/// The bar's layout: counts, a 20-cell bar, then the message (loss, validation, throughput,
+/// time left), cut to the terminal's width so that a narrow terminal never wraps the line.
 fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template("[{pos}/{len}] {wide_bar} {percent:>3}%  {msg}  ETA {eta}")
+    ProgressStyle::with_template("[{pos}/{len}] {bar:20} {percent:>3}%  {wide_msg}")
         .expect("a valid template")
         .progress_chars("█▉▊▋▌▍▎▏░")
 }
@@ -84,12 +84,16 @@ impl Progress {
         )
     }
 
+    /// The time left after `step`, at the rate since the display started.
+    fn eta(&self, step: usize) -> String {
+        let rate = (step - self.start_step) as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+        duration((self.total - step.min(self.total)) as f64 / rate.max(1e-9))
+    }
+
     /// The plain line for `step` (1-based count of steps done), as written when standard output
     /// is not a terminal.
     pub fn line(&self, step: usize, loss: f64, tokens_per_s: f64) -> String {
         let done = step as f64 / self.total.max(1) as f64;
-        let rate = (step - self.start_step) as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
-        let eta = (self.total - step.min(self.total)) as f64 / rate.max(1e-9);
         let width = 20;
         let filled = ((done * width as f64) as usize).min(width);
         let bar: String = "█".repeat(filled) + &"░".repeat(width - filled);
@@ -99,7 +103,7 @@ impl Progress {
             self.total,
             done * 100.0,
             self.status(loss, tokens_per_s),
-            duration(eta)
+            self.eta(step)
         )
     }
 
@@ -109,7 +113,11 @@ impl Progress {
         match &self.bar {
             Some(bar) => {
                 bar.set_position(step as u64);
-                bar.set_message(self.status(loss, tokens_per_s));
+                bar.set_message(format!(
+                    "{}  ETA {}",
+                    self.status(loss, tokens_per_s),
+                    self.eta(step)
+                ));
             }
             None if step.is_multiple_of(self.log_every) || step == self.total => {
                 println!("{}", self.line(step, loss, tokens_per_s));
