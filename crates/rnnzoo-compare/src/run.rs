@@ -56,8 +56,6 @@ pub struct Execution<'a> {
     pub jobs: usize,
     /// Worker threads, shared evenly between the jobs.
     pub threads: usize,
-    /// Whether runs with a checkpoint but no summary resume from it (language models).
-    pub resumable: bool,
 }
 
 /// Prints `line` above the bars when there are bars, else hands it to `report`.
@@ -81,7 +79,6 @@ pub fn execute(
         out,
         jobs,
         threads,
-        resumable,
     } = how;
     // On a terminal one bar per running run, and the messages above them.
     let mut bars = RunBars::on_terminal();
@@ -114,7 +111,8 @@ pub fn execute(
                 .into_iter()
                 .rev()
                 .find(|d| d.join("checkpoints").join("latest").is_file());
-            match partial.filter(|_| resumable && run.ngram_order.is_none()) {
+            // A run with a checkpoint but no summary resumes (every task can; n-grams restart).
+            match partial.filter(|_| run.ngram_order.is_none()) {
                 Some(dir) => {
                     say(
                         &bars,

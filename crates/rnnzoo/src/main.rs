@@ -215,9 +215,8 @@ fn compare(
     let sweep = load_sweep(&path).map_err(text)?;
     let planned = plan(&sweep, &path).map_err(text)?;
     let base = base_config(&sweep, &path);
-    let task = rnnzoo_config::load(&base, &[])
-        .map_err(|e| e.to_string())?
-        .task;
+    // The base config must load before any run starts.
+    rnnzoo_config::load(&base, &[]).map_err(|e| e.to_string())?;
     let out = runs.join("compare").join(&sweep.name);
     let record = Plan {
         name: sweep.name.clone(),
@@ -242,7 +241,6 @@ fn compare(
         out: &out,
         jobs,
         threads,
-        resumable: task == TaskName::Lm,
     };
     let outcomes = execute(&how, &planned, |message| println!("{message}")).map_err(text)?;
     println!("{}", report(&out, &record).map_err(text)?);
