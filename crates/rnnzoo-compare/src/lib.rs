@@ -5,7 +5,7 @@
 //! variant, or both multiplied) and the seeds. [`plan`] expands it into runs, each an ordinary
 //! `rnnzoo train` of the base config with `--set` overrides; [`execute`] runs them as child
 //! processes (one at a time, or several with the cores split between them), skipping runs that
-//! finished before and resuming language-model runs that were cut short; [`report`] reads the
+//! finished before and resuming runs that were cut short; [`report`] reads the
 //! runs' `summary.json` and `metrics.csv` back and writes `compare.md`, `compare.csv` and
 //! `validation-curves.svg`.
 //!
