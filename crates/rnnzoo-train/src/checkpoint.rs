@@ -23,16 +23,13 @@ pub struct LoopState {
     pub epoch: usize,
     /// Position in the epoch's data (segment or batch index of the next step).
     pub position: usize,
-    /// Best validation loss so far.
-    pub best_valid: Option<f64>,
     /// Evaluations since the best one (early stopping).
     pub evals_since_best: usize,
     /// Training seconds so far.
     pub elapsed_s: f64,
     /// Target tokens (or examples, sequences) trained on so far.
     pub tokens: u64,
-    /// The best validation metrics so far, in the task's order (the shared loop's record; the
-    /// LM's own loop keeps `best_valid`).
+    /// The best validation metrics so far, in the task's order.
     #[serde(default)]
     pub best_metrics: Option<Vec<f64>>,
     /// Step of the best validation.

@@ -1,11 +1,15 @@
 //! `metrics.csv`: one row per logged step; validation columns filled on evaluation steps.
+//! [`CsvLog`] writes any task's columns (the shared loop's log); [`MetricsLog`] reads and
+//! writes the language model's layout (what the loop writes for it, and the n-gram baseline's
+//! header).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
-/// Column names, in order.
-pub const HEADER: &str = "step,epoch,train_loss,valid_loss,perplexity,tokens_per_s,lr,elapsed_s";
+/// Column names of a language model's log, in order (as the shared loop writes them for it).
+pub const HEADER: &str =
+    "step,epoch,train_loss,valid_loss,valid_perplexity,tokens_per_s,lr,elapsed_s";
 
 /// One row of the log.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -1,10 +1,8 @@
-//! Learning-curve plots (SVG) from `metrics.csv` rows.
+//! Learning-curve plots (SVG): named (step, value) curves on one chart.
 
 use std::path::Path;
 
 use plotters::prelude::*;
-
-use crate::metrics::MetricsRow;
 
 /// A named curve of (step, value) points.
 pub struct Curve {
@@ -12,21 +10,6 @@ pub struct Curve {
     pub label: String,
     /// Points.
     pub points: Vec<(f64, f64)>,
-}
-
-/// The training and validation loss curves of one run.
-pub fn loss_curves(rows: &[MetricsRow]) -> Vec<Curve> {
-    let pick = |label: &str, f: fn(&MetricsRow) -> Option<f64>| Curve {
-        label: label.into(),
-        points: rows
-            .iter()
-            .filter_map(|r| f(r).map(|v| (r.step as f64, v)))
-            .collect(),
-    };
-    vec![
-        pick("train loss", |r| r.train_loss),
-        pick("valid loss", |r| r.valid_loss),
-    ]
 }
 
 /// Draws curves on one chart into an SVG file.
@@ -89,16 +72,25 @@ mod tests {
 
     #[test]
     fn draws_an_svg_with_both_curves() {
-        let rows: Vec<MetricsRow> = (1..=5)
-            .map(|s| MetricsRow {
-                step: s * 10,
-                train_loss: Some(3.0 / s as f64),
-                valid_loss: (s % 2 == 0).then_some(3.5 / s as f64),
-                ..Default::default()
-            })
-            .collect();
+        let curve = |label: &str, points: Vec<(f64, f64)>| Curve {
+            label: label.into(),
+            points,
+        };
+        let curves = [
+            curve(
+                "train loss",
+                (1..=5).map(|s| (s as f64 * 10.0, 3.0 / s as f64)).collect(),
+            ),
+            curve(
+                "valid loss",
+                [2, 4]
+                    .iter()
+                    .map(|&s| (s as f64 * 10.0, 3.5 / s as f64))
+                    .collect(),
+            ),
+        ];
         let path = std::env::temp_dir().join(format!("rnnzoo-plot-{}.svg", std::process::id()));
-        draw(&path, "run", "loss (nats/token)", &loss_curves(&rows)).unwrap();
+        draw(&path, "run", "loss (nats/token)", &curves).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         assert!(
             svg.starts_with("<svg") && svg.contains("train loss") && svg.contains("valid loss")

@@ -16,7 +16,6 @@ pub struct Progress {
     /// The bar, on a terminal.
     bar: Option<ProgressBar>,
     log_every: usize,
-    valid: Option<(f64, f64)>,
     unit: &'static str,
 }
 
@@ -29,8 +28,7 @@ fn duration(seconds: f64) -> String {
     }
 }
 
-/// The bar's layout: counts, a 20-cell bar, then the message (loss, validation, throughput,
-/// time left), cut to the terminal's width so that a narrow terminal never wraps the line.
+/// The bar's layout: counts, a 20-cell bar, then the message (loss, throughput, time left), cut to the terminal's width so that a narrow terminal never wraps the line.
 fn bar_style() -> ProgressStyle {
     ProgressStyle::with_template("[{pos}/{len}] {bar:20} {percent:>3}%  {wide_msg}")
         .expect("a valid template")
@@ -55,7 +53,6 @@ impl Progress {
             start_step,
             bar: terminal.then(|| terminal_bar(total, start_step)),
             log_every,
-            valid: None,
             unit: "tok/s",
         }
     }
@@ -66,22 +63,10 @@ impl Progress {
         self
     }
 
-    /// Remembers the latest validation loss and perplexity for the following lines.
-    pub fn set_valid(&mut self, loss: f64, perplexity: f64) {
-        self.valid = Some((loss, perplexity));
-    }
-
-    /// What follows the counts: loss, validation and throughput.
+    /// What follows the counts: the training loss and the throughput (validations are printed
+    /// as lines of their own).
     fn status(&self, loss: f64, tokens_per_s: f64) -> String {
-        let valid = match self.valid {
-            Some((l, p)) => format!("  valid {l:.3} (ppl {p:.2})"),
-            None => String::new(),
-        };
-        format!(
-            "loss {loss:.3}{valid}  {:.1}k {}",
-            tokens_per_s / 1e3,
-            self.unit
-        )
+        format!("loss {loss:.3}  {:.1}k {}", tokens_per_s / 1e3, self.unit)
     }
 
     /// The time left after `step`, at the rate since the display started.
@@ -210,8 +195,7 @@ mod tests {
 
     #[test]
     fn line_shows_counts_loss_throughput_and_eta() {
-        let mut p = Progress::new(100, 0, 10);
-        p.set_valid(1.5, 4.48);
+        let p = Progress::new(100, 0, 10);
         let line = p.line(25, 1.612, 41_200.0);
         assert!(line.starts_with("[ 25/100] █████░░░"), "{line}");
         assert!(
@@ -219,9 +203,7 @@ mod tests {
             "{line}"
         );
         assert!(
-            line.contains("valid 1.500 (ppl 4.48)")
-                && line.contains("41.2k tok/s")
-                && line.contains("ETA"),
+            line.contains("41.2k tok/s") && line.contains("ETA"),
             "{line}"
         );
         assert_eq!(duration(3725.0), "1h02m");
