@@ -93,25 +93,38 @@ def build(mode, i, h, layers, bidirectional):
     return torch.nn.RNN(i, h, nonlinearity=mode.split("_")[1], **kwargs)
 
 
-def make(name, mode, b, t, i, h, layers, bidirectional, lengths, seed):
-    torch.manual_seed(seed)
-    module = build(mode, i, h, layers, bidirectional)
-    dirs = 2 if bidirectional else 1
-    x = torch.randn(b, t, i, dtype=torch.float64)
-    if lengths is not None:  # padding holds garbage: it must not change any result
+def pad_with_garbage(x, lengths):
+    """Fills the padded steps with 100.0 (they must not change any result) and makes `x` a leaf
+    that gradients reach."""
+    if lengths is not None:
         for row, n in enumerate(lengths):
             x[row, n:] = 100.0
     x.requires_grad_(True)
-    h0 = (0.5 * torch.randn(layers * dirs, b, h, dtype=torch.float64)).requires_grad_(True)
-    c0 = (0.5 * torch.randn(layers * dirs, b, h, dtype=torch.float64)).requires_grad_(True)
+
+
+def run(module, mode, x, h0, c0, lengths):
+    """Outputs `[B, T, H·dirs]` (zero at padded steps), h_n and c_n (None but for the LSTM);
+    a padded batch goes through `pack_padded_sequence`."""
     state = (h0, c0) if mode == "lstm" else h0
     if lengths is None:
         out, final = module(x, state)
     else:
         packed = pack_padded_sequence(x, torch.tensor(lengths), batch_first=True, enforce_sorted=False)
         out, final = module(packed, state)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=t)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
     h_n, c_n = final if mode == "lstm" else (final, None)
+    return out, h_n, c_n
+
+
+def make(name, mode, b, t, i, h, layers, bidirectional, lengths, seed):
+    torch.manual_seed(seed)
+    module = build(mode, i, h, layers, bidirectional)
+    dirs = 2 if bidirectional else 1
+    x = torch.randn(b, t, i, dtype=torch.float64)
+    pad_with_garbage(x, lengths)
+    h0 = (0.5 * torch.randn(layers * dirs, b, h, dtype=torch.float64)).requires_grad_(True)
+    c0 = (0.5 * torch.randn(layers * dirs, b, h, dtype=torch.float64)).requires_grad_(True)
+    out, h_n, c_n = run(module, mode, x, h0, c0, lengths)
     w_out = torch.randn_like(out)
     w_h = torch.randn_like(h_n)
     loss = (out * w_out).sum() + (h_n * w_h).sum()
@@ -153,20 +166,10 @@ def make_large(name, mode, b, t, i, h, layers, bidirectional, lengths, seed):
             p.copy_(seeded_uniform(tensor_seed(seed, k), tuple(p.shape), scale))
             k += 1
     x = seeded_uniform(tensor_seed(seed, k), (b, t, i), 1.5)
-    if lengths is not None:  # padding holds garbage: it must not change any result
-        for row, n in enumerate(lengths):
-            x[row, n:] = 100.0
-    x.requires_grad_(True)
+    pad_with_garbage(x, lengths)
     h0 = seeded_uniform(tensor_seed(seed, k + 1), (layers * dirs, b, h), 0.5).requires_grad_(True)
     c0 = seeded_uniform(tensor_seed(seed, k + 2), (layers * dirs, b, h), 0.5).requires_grad_(True)
-    state = (h0, c0) if mode == "lstm" else h0
-    if lengths is None:
-        out, final = module(x, state)
-    else:
-        packed = pack_padded_sequence(x, torch.tensor(lengths), batch_first=True, enforce_sorted=False)
-        out, final = module(packed, state)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=t)
-    h_n, c_n = final if mode == "lstm" else (final, None)
+    out, h_n, c_n = run(module, mode, x, h0, c0, lengths)
     loss = (out * seeded_uniform(tensor_seed(seed, k + 3), tuple(out.shape), 1.0)).sum()
     loss = loss + (h_n * seeded_uniform(tensor_seed(seed, k + 4), tuple(h_n.shape), 1.0)).sum()
     results = {"out": out, "h_n": h_n}
