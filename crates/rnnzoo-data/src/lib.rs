@@ -1,12 +1,13 @@
 //! Data for rnnzoo tasks, independent of models and of Burn: reading corpora (a user's file or
 //! folder, or a named corpus fetched by `scripts/fetch-data.sh`), character and word
-//! vocabularies, held-out splits by whole document, and the stream batching of truncated
-//! backpropagation through time.
+//! vocabularies, held-out splits by whole document, the stream batching of truncated
+//! backpropagation through time, and the verses of SWORD Bible modules ([`sword`]).
 
 pub mod bptt;
 pub mod corpus;
 pub mod rng;
 pub mod split;
+pub mod sword;
 pub mod vocab;
 
 pub use bptt::BpttBatches;
