@@ -1,10 +1,12 @@
 //! Data for rnnzoo tasks, independent of models and of Burn: reading corpora (a user's file or
 //! folder, or a named corpus fetched by `scripts/fetch-data.sh`), character and word
 //! vocabularies, held-out splits by whole document, the stream batching of truncated
-//! backpropagation through time, and the verses of SWORD Bible modules ([`sword`]).
+//! backpropagation through time, the verses of SWORD Bible modules ([`sword`]) and parallel
+//! text for translation ([`parallel`]).
 
 pub mod bptt;
 pub mod corpus;
+pub mod parallel;
 pub mod rng;
 pub mod split;
 pub mod sword;
