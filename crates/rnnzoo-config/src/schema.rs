@@ -16,6 +16,66 @@ pub enum TaskName {
     Sentiment,
     /// Synthetic long-range memory problems (adding, copy) from `data.synthetic`.
     Memory,
+    /// Translation: an encoder-decoder with attention over sentence pairs; BLEU and chrF.
+    Translate,
+}
+
+/// How a translation decoder attends to the encoder's outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionName {
+    /// No attention: the decoder sees the source only through its initial state.
+    None,
+    /// Additive scores `v · tanh(W_q d_t + W_k e_s + b)` (Bahdanau et al. 2015; OpenNMT's `mlp`).
+    Bahdanau,
+    /// Dot-product scores `d_t · e_s` (Luong et al. 2015); needs equal sizes.
+    Dot,
+    /// Bilinear scores `d_t · W e_s` (Luong et al. 2015, `general`).
+    General,
+}
+
+/// Decoding of a translation model: greedy when `beam` is 1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeConfig {
+    /// Beam width for `translate` and `eval` (1 is greedy).
+    #[serde(default = "default_beam")]
+    pub beam: usize,
+    /// Beam width of the validation BLEU during training (1 is greedy, the fastest).
+    #[serde(default = "one")]
+    pub valid_beam: usize,
+    /// Length normalisation: a hypothesis scores `log p / length^length_penalty` (0 is none,
+    /// 1 the mean log-probability per token).
+    #[serde(default = "one_f64")]
+    pub length_penalty: f64,
+    /// At most `max_length_ratio · source tokens + 10` target tokens are generated.
+    #[serde(default = "default_length_ratio")]
+    pub max_length_ratio: f64,
+    /// Replace each generated `<unk>` by the source word it attends to most (needs attention).
+    #[serde(default = "yes")]
+    pub replace_unk: bool,
+}
+
+fn default_beam() -> usize {
+    5
+}
+fn default_length_ratio() -> f64 {
+    2.0
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        Self {
+            beam: default_beam(),
+            valid_beam: 1,
+            length_penalty: 1.0,
+            max_length_ratio: default_length_ratio(),
+            replace_unk: true,
+        }
+    }
 }
 
 /// A synthetic long-range memory problem.
@@ -207,6 +267,9 @@ pub struct ExperimentConfig {
     /// Text generated at the end of training (language models).
     #[serde(default)]
     pub sample: Option<SampleConfig>,
+    /// Decoding of translation models (beam width, length normalisation, `<unk>` replacement).
+    #[serde(default)]
+    pub decode: DecodeConfig,
     /// Fine-tuning: start from this trained run's weights and vocabulary (its `model` section
     /// is used when the config has none; an explicit one must match its architecture).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -285,6 +348,21 @@ impl ModelConfig {
             format!("{:?}", self.pooling),
             format!("{:?}", other.pooling),
         );
+        check(
+            "attention",
+            format!("{:?}", self.attention),
+            format!("{:?}", other.attention),
+        );
+        check(
+            "input_feeding",
+            self.input_feeding.to_string(),
+            other.input_feeding.to_string(),
+        );
+        check(
+            "decoder_hidden",
+            format!("{:?}", self.decoder_hidden),
+            format!("{:?}", other.decoder_hidden),
+        );
         out.into_iter().map(|d| d.to_lowercase()).collect()
     }
 }
@@ -318,6 +396,17 @@ pub struct DataConfig {
     /// Held-out fractions, by whole document.
     #[serde(default)]
     pub split: SplitConfig,
+    /// Translation from two aligned files: `path` holds the source sentences and this file
+    /// their translations, line by line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_path: Option<PathBuf>,
+    /// Translation from the `bible` corpus: `es-en` (Reina-Valera 1909 to King James) or
+    /// `en-es`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// Translation: pairs with more tokens than this on either side are left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
     /// Use only the first this many characters of the training text (quick runs).
     #[serde(default)]
     pub max_train_chars: Option<usize>,
@@ -433,6 +522,17 @@ pub struct ModelConfig {
     /// Classification: how the sequence of outputs becomes one vector.
     #[serde(default)]
     pub pooling: Pooling,
+    /// Translation: how the decoder attends to the source (`general` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<AttentionName>,
+    /// Translation: feed the previous attentional state into the decoder's next input (Luong
+    /// et al. 2015); the decoder then runs one step at a time in training too.
+    #[serde(default)]
+    pub input_feeding: bool,
+    /// Translation: the decoder's hidden size (`hidden` times the encoder's directions when
+    /// absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder_hidden: Option<usize>,
 }
 
 fn default_embedding() -> EmbeddingSpec {
@@ -614,6 +714,13 @@ pub struct TrainConfig {
     /// With `on_nan: skip`: batches skipped at most before the run stops anyway.
     #[serde(default = "default_max_nan_skips")]
     pub max_nan_skips: usize,
+    /// Translation: the probability that the decoder reads the true previous word rather than
+    /// its own prediction (1 is full teacher forcing; below 1 the decoder runs step by step).
+    #[serde(default = "one_f64")]
+    pub teacher_forcing: f64,
+    /// Translation: label smoothing `ε` of the cross-entropy (PyTorch's `label_smoothing`).
+    #[serde(default)]
+    pub label_smoothing: f64,
 }
 
 /// What the training loop does with a NaN or infinite loss or gradient norm.
@@ -713,6 +820,7 @@ impl ExperimentConfig {
                 TaskName::Lm => &["embedding", "output"],
                 TaskName::Sentiment => &["embedding", "head", "attention"],
                 TaskName::Memory => &["head"],
+                TaskName::Translate => &["embedding", "output"],
             };
             if !(layer_ok || parts.contains(&name.as_str())) {
                 let names: Vec<String> = parts.iter().map(|p| format!("`{p}`")).collect();
@@ -780,6 +888,7 @@ impl ExperimentConfig {
                     .into(),
             );
         }
+        self.validate_translate()?;
         let t = &self.train;
         match (t.steps, t.epochs) {
             (None, None) => return Err("train: give `steps` or `epochs`".into()),
@@ -809,6 +918,85 @@ impl ExperimentConfig {
             && (c.is_nan() || c <= 0.0)
         {
             return Err("train.clip_norm must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The checks of translation keys: where they apply and their ranges.
+    fn validate_translate(&self) -> Result<(), String> {
+        let (d, m, t) = (&self.data, &self.model, &self.train);
+        if self.task != TaskName::Translate {
+            let misplaced = [
+                ("data.target_path", d.target_path.is_some()),
+                ("data.direction", d.direction.is_some()),
+                ("data.max_length", d.max_length.is_some()),
+                ("model.attention", m.attention.is_some()),
+                ("model.input_feeding", m.input_feeding),
+                ("model.decoder_hidden", m.decoder_hidden.is_some()),
+                ("train.teacher_forcing", t.teacher_forcing != 1.0),
+                ("train.label_smoothing", t.label_smoothing != 0.0),
+                ("decode", self.decode != DecodeConfig::default()),
+            ];
+            if let Some((key, _)) = misplaced.iter().find(|(_, set)| *set) {
+                return Err(format!("{key} applies to translation (`task: translate`)"));
+            }
+            if d.tokenizer == TokenizerKind::Bpe {
+                return Err(
+                    "data.tokenizer: `bpe` applies to translation (`task: translate`)".into(),
+                );
+            }
+            return Ok(());
+        }
+        if let Some(dir) = &d.direction {
+            if d.corpus.as_deref() != Some("bible") {
+                return Err("data.direction applies to `corpus: bible`".into());
+            }
+            if !["es-en", "en-es"].contains(&dir.as_str()) {
+                return Err(format!(
+                    "data.direction: `{dir}`; the bible corpus has `es-en` and `en-es`"
+                ));
+            }
+        }
+        if let Some(c) = &d.corpus
+            && c != "bible"
+        {
+            return Err(format!(
+                "data.corpus: `{c}` is not a parallel corpus; translation has `bible`, or give `path` (a TSV, or with `target_path` two aligned files)"
+            ));
+        }
+        if d.target_path.is_some() && d.path.is_none() {
+            return Err("data.target_path needs `path`, the file of source sentences".into());
+        }
+        if d.max_length == Some(0) {
+            return Err("data.max_length must be positive".into());
+        }
+        if let Some(0) = m.decoder_hidden {
+            return Err("model.decoder_hidden must be positive".into());
+        }
+        let context = m.hidden * if m.bidirectional { 2 } else { 1 };
+        let decoder = m.decoder_hidden.unwrap_or(context);
+        if m.attention == Some(AttentionName::Dot) && decoder != context {
+            return Err(format!(
+                "model.attention: `dot` needs the decoder's hidden size ({decoder}) equal to the encoder's output size ({context}); use `general`"
+            ));
+        }
+        if m.input_feeding && m.attention == Some(AttentionName::None) {
+            return Err("model.input_feeding needs attention (`model.attention` is `none`)".into());
+        }
+        if !(0.0..=1.0).contains(&t.teacher_forcing) {
+            return Err("train.teacher_forcing must be a probability in [0, 1]".into());
+        }
+        if !(0.0..1.0).contains(&t.label_smoothing) {
+            return Err("train.label_smoothing must be in [0, 1)".into());
+        }
+        let dc = &self.decode;
+        if dc.beam == 0 || dc.valid_beam == 0 {
+            return Err("decode: `beam` and `valid_beam` must be at least 1".into());
+        }
+        if !(dc.length_penalty >= 0.0) || !(dc.max_length_ratio > 0.0) {
+            return Err(
+                "decode: `length_penalty` must be >= 0 and `max_length_ratio` positive".into(),
+            );
         }
         Ok(())
     }

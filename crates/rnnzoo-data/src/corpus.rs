@@ -63,7 +63,7 @@ pub enum CorpusError {
 }
 
 /// Named corpora that `scripts/fetch-data.sh` can fetch.
-pub const KNOWN_CORPORA: &[&str] = &["shakespeare", "vader", "fortunes"];
+pub const KNOWN_CORPORA: &[&str] = &["shakespeare", "vader", "fortunes", "bible"];
 
 /// Other data `scripts/fetch-data.sh` can fetch: pretrained word vectors.
 pub const KNOWN_VECTORS: &[&str] = &["minilm"];

@@ -15,6 +15,9 @@ pub enum TokenizerKind {
     /// Whitespace-separated words, with an end-of-line token `<eos>` after every line (as the
     /// word-level Penn Treebank setup).
     Word,
+    /// Subword units (byte-pair encoding) learnt on the training split: translation only,
+    /// through `rnnzoo-translate`'s tokenizer. Here, as for `Word`, whitespace-separated words.
+    Bpe,
 }
 
 /// The unknown token, id 0 in every vocabulary.
@@ -39,7 +42,7 @@ impl Vocab {
     fn specials(kind: TokenizerKind) -> Vec<String> {
         match kind {
             TokenizerKind::Char => vec![UNK.into()],
-            TokenizerKind::Word => vec![UNK.into(), EOS.into()],
+            TokenizerKind::Word | TokenizerKind::Bpe => vec![UNK.into(), EOS.into()],
         }
     }
 
@@ -129,7 +132,7 @@ impl Vocab {
     pub fn boundary_id(&self) -> usize {
         match self.kind {
             TokenizerKind::Char => self.id("\n"),
-            TokenizerKind::Word => self.id(EOS),
+            TokenizerKind::Word | TokenizerKind::Bpe => self.id(EOS),
         }
     }
 
@@ -139,7 +142,7 @@ impl Vocab {
         let token = |&i: &usize| self.tokens.get(i).map(String::as_str).unwrap_or(UNK);
         match self.kind {
             TokenizerKind::Char => ids.iter().map(token).collect(),
-            TokenizerKind::Word => {
+            TokenizerKind::Word | TokenizerKind::Bpe => {
                 let mut out = String::new();
                 for t in ids.iter().map(token) {
                     if t == EOS {
@@ -175,7 +178,7 @@ impl Vocab {
 pub fn tokenize(kind: TokenizerKind, text: &str) -> Vec<String> {
     match kind {
         TokenizerKind::Char => text.chars().map(String::from).collect(),
-        TokenizerKind::Word => {
+        TokenizerKind::Word | TokenizerKind::Bpe => {
             let mut out = Vec::new();
             for line in text.lines() {
                 out.extend(line.split_whitespace().map(String::from));

@@ -114,10 +114,11 @@ pub fn load_initial(
             };
             Source::Encoder(Checkpoint::load_model(&checkpoint, fresh)?)
         }
-        TaskName::Memory => {
+        TaskName::Memory | TaskName::Translate => {
             return Err(SentimentError::Other(format!(
-                "init_from {}: a memory-problem run has no word embedding to start a classifier from",
-                path.display()
+                "init_from {}: a {} run; a classifier starts from a classifier or a word-level language model",
+                path.display(),
+                format!("{:?}", trained.task).to_lowercase()
             )));
         }
     };

@@ -152,6 +152,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Translate sentences with a trained translation run (beam search; greedy at --beam 1).
+    Translate {
+        /// The run directory.
+        run: PathBuf,
+        /// Sentences to translate.
+        #[arg(required_unless_present = "file")]
+        texts: Vec<String>,
+        /// Translate each line of this file instead.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Beam width (the run's `decode.beam` when absent; 1 is greedy).
+        #[arg(long)]
+        beam: Option<usize>,
+        /// Print JSON (with the attention weights).
+        #[arg(long)]
+        json: bool,
+        /// Draw the first sentence's attention weights as a heat map (.png or .svg).
+        #[arg(long, value_name = "OUT.png")]
+        attention_png: Option<PathBuf>,
+    },
     /// Log-probability and perplexity of sentences under a trained language model.
     Score {
         /// The run directory.
@@ -175,6 +195,7 @@ fn task(name: TaskName) -> &'static dyn TaskVerbs {
         TaskName::Lm => &rnnzoo_lm::runner::LanguageModelTask,
         TaskName::Sentiment => &rnnzoo_sentiment::runner::ClassifierTask,
         TaskName::Memory => &rnnzoo_memory::runner::MemoryTask,
+        TaskName::Translate => &rnnzoo_translate::runner::TranslationTask,
     }
 }
 
@@ -452,6 +473,24 @@ fn run_command(command: Command) -> Result<(), String> {
                 generate(&trained.model, &trained.vocab, &options).text
             );
             Ok(())
+        }
+        Command::Translate {
+            run,
+            texts,
+            file,
+            beam,
+            json,
+            attention_png,
+        } => {
+            match task_of(&run)? {
+                TaskName::Translate => {}
+                other => return Err(task(other).unsupported(&run, "translate")),
+            }
+            let inputs = match &file {
+                Some(path) => Inputs::File(path),
+                None => Inputs::Texts(&texts),
+            };
+            rnnzoo_translate::runner::translate(&run, inputs, beam, json, attention_png.as_deref())
         }
         Command::Score {
             run,
