@@ -13,7 +13,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 reference="${TORCH_BENCH:-$root/../shared/bench/torch_rnn_bench.py}"
-configs="${CONFIGS:-a,b,c,d,e,f}"
+configs="${CONFIGS:-a,b,c,d,e,f,g,g_pad}"
 threads="${THREADS:-1 2}"
 rounds="${ROUNDS:-3}"
 out="${OUT_DIR:-$(mktemp -d)}"
@@ -49,7 +49,9 @@ for th in $threads; do
   for r in $(seq 1 "$rounds"); do
     for c in ${configs//,/ }; do
       "$python" "$reference" --json --threads "$th" --configs "$c" > "$out/torch-t$th-$c-r$r.json" 2>/dev/null
-      RAYON_NUM_THREADS="$th" "$rnnzoo" bench --json --threads "$th" --configs "$c" > "$out/rnnzoo-t$th-$c-r$r.json" 2>/dev/null
+      # g_pad is PyTorch's unpacked fast path of g: rnnzoo always masks the padding, so its g
+      # stands against both.
+      RAYON_NUM_THREADS="$th" "$rnnzoo" bench --json --threads "$th" --configs "${c%_pad}" > "$out/rnnzoo-t$th-$c-r$r.json" 2>/dev/null
       echo "  threads $th round $r config $c done" >&2
     done
   done
@@ -64,11 +66,15 @@ for path in glob.glob(os.path.join(out, "*.json")):
     with open(path) as f:
         data = json.load(f)
     for r in data["results"]:
-        rows.setdefault((int(th[1:]), r["key"], r["name"]), {}).setdefault(impl, []).append(r["ms_per_step"])
+        row = rows.setdefault((int(th[1:]), key), {"name": r["name"]})
+        if impl == "torch":
+            row["name"] = r["name"]
+        row.setdefault(impl, []).append(r["ms_per_step"])
 load = open("/proc/loadavg").read().split()[:3]
 print(f"load average after: {' '.join(load)}  (medians over rounds; ratio = torch / rnnzoo)")
 print(f"{'threads':>7} {'config':<22} {'torch ms':>10} {'rnnzoo ms':>10} {'ratio':>7}")
-for (th, key, name), impls in sorted(rows.items()):
+for (th, key), impls in sorted(rows.items()):
+    name = impls["name"]
     t = statistics.median(impls.get("torch", [float("nan")]))
     z = statistics.median(impls.get("rnnzoo", [float("nan")]))
     print(f"{th:>7} {key + ' ' + name:<22} {t:>10.2f} {z:>10.2f} {t / z:>7.2f}")

@@ -9,6 +9,7 @@
 //! | d | `lstm_layer_fwd_bwd` | LSTM(512,512) on [32,100,512] (input requires grad), forward + backward of `out.sum()` |
 //! | e | `char_gen_infer` | Emb(96,128) -> 2x LSTM(512) -> Linear(512,96), batch 1, sampling 1000 chars one step at a time |
 //! | f | `seq2seq_train` | GRU encoder-decoder (Emb 8000x256, GRU 256), teacher forcing, B32, 20 -> 20, CE, backward, Adam |
+//! | g | `attn_seq2seq_train` | `rnnzoo_translate::model::Seq2Seq`: BiLSTM(256) encoder, bridge, LSTM(512) decoder, Luong general attention, B32, source lengths 16..30 (padding masked), 30 target tokens, CE, backward, clip 1.0, Adam |
 
 use std::time::Instant;
 
@@ -24,7 +25,7 @@ use rnnzoo_models::{
 use serde::Serialize;
 
 /// The config keys, in order.
-pub const KEYS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
+pub const KEYS: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
 
 /// One config's result, with the reference script's JSON keys.
 #[derive(Clone, Debug, Serialize)]
@@ -320,6 +321,77 @@ fn seq2seq_train(device: &Device) -> Config {
     }
 }
 
+/// Config g: the translation task's own model, at the reference's sizes, on its batch shapes.
+fn attn_seq2seq_train(device: &Device) -> Config {
+    use rnnzoo_translate::model::Seq2Seq;
+    let (sv, tv, e, he, hd, b, s, t) = (8000, 8000, 256, 256, 512, 32, 30, 30);
+    let model: rnnzoo_config::ModelConfig = serde_yaml_ng::from_str(&format!(
+        "embedding: {e}\ncell: lstm\nhidden: {he}\nbidirectional: true\ndecoder_hidden: {hd}\nattention: general\n"
+    ))
+    .expect("a valid model section");
+    let model = Seq2Seq::new(&model, sv, tv, device);
+    // Four batches: source lengths 16..=30 with padding id 0 after them, targets 1..V.
+    let mut rng = SplitMix64::new(7);
+    let batches: Vec<(Vec<i64>, Vec<usize>, Vec<i64>)> = (0..4)
+        .map(|_| {
+            let lengths: Vec<usize> = (0..b).map(|_| 16 + rng.below(s - 15)).collect();
+            let mut src = vec![0i64; b * s];
+            for (row, &n) in lengths.iter().enumerate() {
+                for i in 0..n {
+                    src[row * s + i] = 1 + rng.below(sv - 1) as i64;
+                }
+            }
+            let tgt: Vec<i64> = (0..b * t).map(|_| 1 + rng.below(tv - 1) as i64).collect();
+            (src, lengths, tgt)
+        })
+        .collect();
+    let src_tokens: f64 = batches
+        .iter()
+        .map(|(_, l, _)| l.iter().sum::<usize>() as f64)
+        .sum::<f64>()
+        / batches.len() as f64;
+    let mut trainer = Trainer::new(model, Some(1.0));
+    let params = trainer.params();
+    let device = device.clone();
+    let rows: Vec<usize> = (0..b * t).collect();
+    let mut it = 0;
+    let step = move || {
+        let (src, lengths, tgt) = &batches[it % batches.len()];
+        it += 1;
+        // Teacher forcing: <bos> = 1, then the target shifted right; every target position counts.
+        let tgt_in: Vec<i64> = tgt
+            .chunks(t)
+            .flat_map(|row| std::iter::once(1).chain(row[..t - 1].iter().copied()))
+            .collect();
+        let src = ints(src, [b, s], &device);
+        let tgt_in = ints(&tgt_in, [b, t], &device);
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(tgt.clone(), [b * t]), &device);
+        trainer.step(|m| {
+            let encoded = m.encode(src, lengths);
+            let attended = m.decode_teacher_forced(&encoded, tgt_in);
+            cross_entropy(m.logits_at(attended, &rows), targets)
+        });
+    };
+    // The reference's FLOP formula.
+    let enc = 2.0 * (2 * 4 * he * (e + he)) as f64 * src_tokens;
+    let dec = ((2 * 4 * hd * (e + hd)
+        + 2 * hd * 2 * he
+        + 2 * 2 * (2 * he) * s
+        + 2 * hd * (2 * he + hd)
+        + 2 * hd * tv)
+        * b
+        * t) as f64;
+    Config {
+        name: "attn_seq2seq_train",
+        warmup: 3,
+        iters: 15,
+        tokens_per_step: b * t,
+        flops_per_step: 3.0 * (enc + dec),
+        params,
+        step: Box::new(step),
+    }
+}
+
 fn build(key: &str, device: &Device) -> Option<Config> {
     let train = device.clone().autodiff();
     Some(match key {
@@ -329,6 +401,7 @@ fn build(key: &str, device: &Device) -> Option<Config> {
         "d" => lstm_layer_fwd_bwd(&train),
         "e" => char_gen_infer(device),
         "f" => seq2seq_train(&train),
+        "g" => attn_seq2seq_train(&train),
         _ => return None,
     })
 }

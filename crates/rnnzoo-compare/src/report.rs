@@ -176,6 +176,45 @@ const MEMORY_COLUMNS: &[Column] = &[
     },
 ];
 
+const TRANSLATION_COLUMNS: &[Column] = &[
+    Column {
+        header: "valid BLEU",
+        pointer: "/best_valid_bleu",
+        decimals: 2,
+        spread: true,
+    },
+    Column {
+        header: "test BLEU",
+        pointer: "/test/bleu",
+        decimals: 2,
+        spread: true,
+    },
+    Column {
+        header: "test chrF",
+        pointer: "/test/chrf",
+        decimals: 2,
+        spread: true,
+    },
+    Column {
+        header: "best step",
+        pointer: "/best_step",
+        decimals: 0,
+        spread: false,
+    },
+    Column {
+        header: "tokens/s",
+        pointer: "/tokens_per_s",
+        decimals: 0,
+        spread: false,
+    },
+    Column {
+        header: "wall s",
+        pointer: "/wall_s",
+        decimals: 1,
+        spread: false,
+    },
+];
+
 /// What kind of runs a sweep compares, which decides the table's columns and the plot.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -185,6 +224,8 @@ enum Kind {
     Classifier,
     /// Memory problems: accuracy against the chance level, higher is better.
     Memory,
+    /// Translation: BLEU, higher is better.
+    Translation,
 }
 
 impl Kind {
@@ -192,6 +233,7 @@ impl Kind {
     fn of(results: &[RunResult]) -> Kind {
         match results.first() {
             Some(r) if r.summary.pointer("/chance").is_some() => Kind::Memory,
+            Some(r) if r.summary.pointer("/best_valid_bleu").is_some() => Kind::Translation,
             Some(r) if r.summary.pointer("/best_valid_loss").is_none() => Kind::Classifier,
             _ => Kind::LanguageModel,
         }
@@ -202,6 +244,7 @@ impl Kind {
             Kind::LanguageModel => LM_COLUMNS,
             Kind::Classifier => CLASSIFIER_COLUMNS,
             Kind::Memory => MEMORY_COLUMNS,
+            Kind::Translation => TRANSLATION_COLUMNS,
         }
     }
 }
@@ -236,9 +279,9 @@ fn validation_curve(path: &Path) -> Result<Vec<(f64, f64)>, CompareError> {
     let column = |name: &str| header.iter().position(|h| *h == name);
     let (Some(step), Some(value)) = (
         column("step"),
-        column("valid_loss")
+        column("valid_bleu").or(column("valid_loss")
             .filter(|_| column("valid_accuracy").is_none())
-            .or(column("valid_accuracy")),
+            .or(column("valid_accuracy"))),
     ) else {
         return Ok(Vec::new());
     };
@@ -309,10 +352,11 @@ pub fn report(out: &Path, plan: &Plan) -> Result<String, CompareError> {
         seeds.join(", "),
         results.len(),
         plan.runs.len(),
-        if lm {
-            "Lower loss is better."
-        } else {
-            "Higher accuracy is better."
+        match kind {
+            Kind::LanguageModel => "Lower loss is better.",
+            Kind::Translation =>
+                "Higher BLEU is better (sacreBLEU's, on the test split with the run's beam).",
+            _ => "Higher accuracy is better.",
         }
     );
     let mut header = vec!["variant", "parameters"];
@@ -402,6 +446,11 @@ pub fn report(out: &Path, plan: &Plan) -> Result<String, CompareError> {
         (
             format!("{}: validation loss, mean over seeds", plan.name),
             "nats per token",
+        )
+    } else if kind == Kind::Translation {
+        (
+            format!("{}: validation BLEU (greedy), mean over seeds", plan.name),
+            "BLEU",
         )
     } else {
         (

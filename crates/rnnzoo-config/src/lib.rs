@@ -337,6 +337,42 @@ mod tests {
     }
 
     #[test]
+    fn translation_keys_are_checked_where_they_apply() {
+        let lm_with = |o: &str| {
+            parse(MINIMAL, "t.yaml", &[o.to_string()])
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            lm_with("model.attention=general").contains("model.attention applies to translation")
+        );
+        assert!(lm_with("decode.beam=3").contains("decode applies to translation"));
+        assert!(lm_with("data.tokenizer=bpe").contains("`bpe` applies to translation"));
+        let translate = MINIMAL
+            .replace("task: lm", "task: translate")
+            .replace("path: corpus.txt", "path: pairs.tsv");
+        let with = |o: &[&str]| {
+            let o: Vec<String> = o.iter().map(|s| s.to_string()).collect();
+            parse(&translate, "t.yaml", &o)
+        };
+        let c = with(&["data.tokenizer=bpe", "model.attention=bahdanau"]).unwrap();
+        assert_eq!(c.model.attention, Some(AttentionName::Bahdanau));
+        assert_eq!(c.decode.beam, 5);
+        let err = |o: &[&str]| with(o).unwrap_err().to_string();
+        assert!(err(&["model.attention=dot", "model.decoder_hidden=48"]).contains("`dot` needs"));
+        assert!(
+            err(&["model.attention=none", "model.input_feeding=true"])
+                .contains("input_feeding needs attention")
+        );
+        assert!(err(&["train.teacher_forcing=1.5"]).contains("teacher_forcing"));
+        assert!(err(&["decode.beam=0"]).contains("beam"));
+        assert!(
+            err(&["data.corpus=shakespeare", "data.path=null"]).contains("not a parallel corpus")
+        );
+        assert!(err(&["data.direction=fr-en"]).contains("applies to `corpus: bible`"));
+    }
+
+    #[test]
     fn embedding_is_a_size_or_a_map() {
         let c = parse(
             &MINIMAL.replace("  cell: lstm", "  embedding: 64\n  cell: lstm"),

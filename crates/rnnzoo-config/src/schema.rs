@@ -836,10 +836,9 @@ impl ExperimentConfig {
             if schedule.name != ScheduleName::Cosine {
                 return Err("train.schedule.over: `time` applies to `name: cosine`".into());
             }
-            if self.train.max_minutes.is_none() || self.task != TaskName::Lm {
+            if self.train.max_minutes.is_none() {
                 return Err(
-                    "train.schedule.over: `time` needs a time budget, `train.max_minutes` (language models)"
-                        .into(),
+                    "train.schedule.over: `time` needs a time budget, `train.max_minutes`".into(),
                 );
             }
         }

@@ -134,7 +134,7 @@ enum Command {
     /// Time the reference configs of shared/bench/torch_rnn_bench.py (see crates/rnnzoo-bench).
     Bench {
         /// Comma-separated config keys.
-        #[arg(long, default_value = "a,b,c,d,e,f")]
+        #[arg(long, default_value = "a,b,c,d,e,f,g")]
         configs: String,
         /// Worker threads (the rayon pool of the flex backend).
         #[arg(long, default_value_t = 2)]
