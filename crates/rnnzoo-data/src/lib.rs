@@ -15,5 +15,5 @@ pub mod vocab;
 pub use bptt::BpttBatches;
 pub use corpus::{CorpusError, Document};
 pub use rng::SplitMix64;
-pub use split::{Split, split_documents};
+pub use split::{Split, bucketed_batches, split_documents};
 pub use vocab::{TokenizerKind, Vocab};

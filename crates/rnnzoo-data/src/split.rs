@@ -83,6 +83,29 @@ fn split_lines(docs: Vec<Document>, valid: f64, test: f64) -> Split {
     split
 }
 
+/// Length-bucketed batches of example indices for one epoch: the examples are shuffled, cut
+/// into pools of `pool` batches' worth, each pool sorted by length and cut into batches (little
+/// padding), and the batches shuffled (a random order of lengths).
+pub fn bucketed_batches(
+    lengths: &[usize],
+    batch: usize,
+    pool: usize,
+    seed: u64,
+) -> Vec<Vec<usize>> {
+    let mut rng = crate::SplitMix64::new(seed);
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    rng.shuffle(&mut order);
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for chunk in order.chunks(batch * pool) {
+        let mut chunk = chunk.to_vec();
+        chunk.sort_by_key(|&i| lengths[i]);
+        batches.extend(chunk.chunks(batch).map(<[usize]>::to_vec));
+    }
+    rng.shuffle(&mut batches);
+    batches
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rnnzoo_config::ExperimentConfig;
-use rnnzoo_data::{SplitMix64, Vocab};
+use rnnzoo_data::Vocab;
 use rnnzoo_train::optim::build_optimizer;
 use rnnzoo_train::rundir::RunDir;
 use rnnzoo_train::trainer::{self, Better, Cadence, Metric, Position, StepLoss, Task};
@@ -175,21 +175,6 @@ pub fn load_pretrained(
     Ok(coverage)
 }
 
-/// Length-bucketed batches of example indices for one epoch.
-fn bucketed_batches(lengths: &[usize], batch: usize, seed: u64) -> Vec<Vec<usize>> {
-    let mut rng = SplitMix64::new(seed);
-    let mut order: Vec<usize> = (0..lengths.len()).collect();
-    rng.shuffle(&mut order);
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    for pool in order.chunks(batch * BUCKET_POOL) {
-        let mut pool = pool.to_vec();
-        pool.sort_by_key(|&i| lengths[i]);
-        batches.extend(pool.chunks(batch).map(<[usize]>::to_vec));
-    }
-    rng.shuffle(&mut batches);
-    batches
-}
-
 /// Text classification for the shared loop: epochs of length-bucketed batches, validation
 /// after each epoch on accuracy (loss and macro-F1 reported beside it).
 struct ClassifierTask<'a> {
@@ -251,9 +236,10 @@ impl Task for ClassifierTask<'_> {
     }
 
     fn start_epoch(&mut self, epoch: usize) {
-        self.epoch_batches = bucketed_batches(
+        self.epoch_batches = rnnzoo_data::bucketed_batches(
             &self.lengths,
             self.batch_size,
+            BUCKET_POOL,
             self.seed.wrapping_add(epoch as u64),
         );
     }

@@ -213,27 +213,6 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), TranslateEr
         .map_err(|e| TranslateError::io(path, e))
 }
 
-/// Length-bucketed batches of pair indices for one epoch: batches are cut from pools of
-/// `pool` batches' worth of pairs sorted by source length, then shuffled.
-pub fn bucketed_batches(
-    lengths: &[usize],
-    batch: usize,
-    pool: usize,
-    seed: u64,
-) -> Vec<Vec<usize>> {
-    let mut rng = rnnzoo_data::SplitMix64::new(seed);
-    let mut order: Vec<usize> = (0..lengths.len()).collect();
-    rng.shuffle(&mut order);
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    for chunk in order.chunks(batch * pool) {
-        let mut chunk = chunk.to_vec();
-        chunk.sort_by_key(|&i| lengths[i]);
-        batches.extend(chunk.chunks(batch).map(<[usize]>::to_vec));
-    }
-    rng.shuffle(&mut batches);
-    batches
-}
-
 /// Token counts, for messages.
 pub fn token_count(set: &[Encoded]) -> (usize, usize) {
     set.iter()

@@ -9,14 +9,14 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::Device;
 use rnnzoo_config::{AttentionName, ExperimentConfig};
-use rnnzoo_data::SplitMix64;
+use rnnzoo_data::{SplitMix64, bucketed_batches};
 use rnnzoo_train::optim::build_optimizer;
 use rnnzoo_train::rundir::RunDir;
 use rnnzoo_train::trainer::{self, Better, Cadence, Metric, Position, StepLoss, Task};
 use serde::Serialize;
 
 use crate::TranslateError;
-use crate::data::{Encoded, Prepared, bucketed_batches, prepare, token_count};
+use crate::data::{Encoded, Prepared, prepare, token_count};
 use crate::inference::{Scores, evaluate, teacher_forced_loss};
 use crate::model::{Batch, Seq2Seq, smoothed_cross_entropy};
 
