@@ -992,7 +992,11 @@ impl ExperimentConfig {
         if dc.beam == 0 || dc.valid_beam == 0 {
             return Err("decode: `beam` and `valid_beam` must be at least 1".into());
         }
-        if !(dc.length_penalty >= 0.0) || !(dc.max_length_ratio > 0.0) {
+        let non_negative = |v: f64| v.is_finite() && v >= 0.0;
+        if !non_negative(dc.length_penalty)
+            || !non_negative(dc.max_length_ratio)
+            || dc.max_length_ratio == 0.0
+        {
             return Err(
                 "decode: `length_penalty` must be >= 0 and `max_length_ratio` positive".into(),
             );

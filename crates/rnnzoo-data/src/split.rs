@@ -105,7 +105,6 @@ pub fn bucketed_batches(
     batches
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

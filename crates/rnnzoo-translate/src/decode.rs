@@ -220,8 +220,7 @@ impl StepDecoder {
             w[len..].fill(0.0);
             let ctx = &mut self.combine_input[r * (c + h)..(r + 1) * (c + h)];
             ctx.fill(0.0);
-            for s in 0..len {
-                let a = w[s];
+            for (s, &a) in w.iter().enumerate().take(len) {
                 let m = &self.memory[(b * s_max + s) * c..(b * s_max + s + 1) * c];
                 for (x, m) in ctx[..c].iter_mut().zip(m) {
                     *x += a * m;

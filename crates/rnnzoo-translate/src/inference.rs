@@ -161,8 +161,8 @@ pub fn evaluate(
     }
 }
 
-/// Translates the test split with `decode.beam`, writes `test.hyp.txt` and `test.ref.txt`
-/// (one detokenised sentence a line, same order) to the run, and returns the scores.
+/// Translates the test split with `decode.beam`, writes `test.hyp.txt`, `test.ref.txt` and
+/// `test.src.txt` (one sentence a line, same order) to the run, and returns the scores.
 pub fn evaluate_test(
     model: &Seq2Seq,
     data: &Prepared,
