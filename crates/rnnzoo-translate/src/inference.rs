@@ -192,6 +192,11 @@ pub fn evaluate_test(
         &reference,
         lines(test.iter().map(|e| e.reference.as_str()).collect()),
     )?;
+    let source = run.path.join("test.src.txt");
+    write(
+        &source,
+        lines(test.iter().map(|e| e.source_text.as_str()).collect()),
+    )?;
     Ok(evaluation.scores)
 }
 

@@ -78,6 +78,17 @@ fn a_tiny_model_learns_to_reverse_and_the_verbs_work() {
     };
     let (hyp, reference) = (lines("test.hyp.txt"), lines("test.ref.txt"));
     assert_eq!(hyp.len(), reference.len());
+    let sources = lines("test.src.txt");
+    assert_eq!(sources.len(), hyp.len());
+    // The sources are the references' sentences in source words, read back in order.
+    for (s, r) in sources.iter().zip(&reference) {
+        let expected: Vec<String> = s
+            .split_whitespace()
+            .rev()
+            .map(|w| w.replacen('a', "b", 1))
+            .collect();
+        assert_eq!(&expected.join(" "), r);
+    }
     assert_eq!(
         hyp.len() as u64,
         summary["test"]["sentences"].as_u64().unwrap()
