@@ -299,11 +299,6 @@ fn argmax(row: &[f32]) -> usize {
     best
 }
 
-/// The most-attended source position of a row of weights.
-fn attended_position(weights: &[f32]) -> usize {
-    argmax(weights)
-}
-
 /// Greedy decoding of a batch: at most `max_lengths[b]` ids for sentence `b`.
 pub fn greedy(model: &Seq2Seq, sources: &[&[usize]], max_lengths: &[usize]) -> Vec<Hypothesis> {
     let encoded = encode_sources(model, sources);
@@ -339,7 +334,7 @@ pub fn greedy(model: &Seq2Seq, sources: &[&[usize]], max_lengths: &[usize]) -> V
                 let w = &decoder.weights()[b * s..(b + 1) * s];
                 hyp.attention.push(w[..encoded.lengths[b]].to_vec());
                 if best != EOS {
-                    hyp.alignment.push(attended_position(w));
+                    hyp.alignment.push(argmax(w));
                 }
             }
             if best == EOS {
@@ -357,12 +352,82 @@ pub fn greedy(model: &Seq2Seq, sources: &[&[usize]], max_lengths: &[usize]) -> V
     hyps
 }
 
+/// A live beam: its log-probability and how many words it has.
+#[derive(Clone, Copy)]
+struct Live {
+    log_prob: f64,
+    length: usize,
+}
+
+/// A finished hypothesis, found again through the back-pointers: it was decided at `step`,
+/// from row `row` of that step, by `</s>` (`ended`) or by running out of length (its last
+/// word then sits in slot `row` of `step`).
+#[derive(Clone, Copy)]
+struct Finished {
+    step: usize,
+    row: usize,
+    ended: bool,
+    log_prob: f64,
+    length: usize,
+}
+
+/// What beam search remembers of each step, so that hypotheses need not be copied: for every
+/// slot (the row it occupies at the next step), the row it came from and its word; and the
+/// attention weights of every row.
+struct Trace {
+    nodes: Vec<Vec<(usize, usize)>>,
+    weights: Vec<Vec<f32>>,
+    source_steps: usize,
+}
+
+impl Trace {
+    /// The words, alignment and attention of a finished hypothesis, following the
+    /// back-pointers from its last step to the first.
+    fn hypothesis(&self, f: &Finished, source_length: usize) -> Hypothesis {
+        let s = self.source_steps;
+        let attended = !self.weights.is_empty();
+        let weights_of = |step: usize, row: usize| -> Vec<f32> {
+            self.weights[step][row * s..row * s + source_length].to_vec()
+        };
+        let (mut tokens, mut alignment, mut attention) = (Vec::new(), Vec::new(), Vec::new());
+        // The step whose slot holds the last word, and that slot.
+        let (mut step, mut slot) = if f.ended {
+            if attended {
+                attention.push(weights_of(f.step, f.row));
+            }
+            (f.step.checked_sub(1), f.row)
+        } else {
+            (Some(f.step), f.row)
+        };
+        while let Some(t) = step {
+            let (row, id) = self.nodes[t][slot];
+            tokens.push(id);
+            if attended {
+                let w = weights_of(t, row);
+                alignment.push(argmax(&w));
+                attention.push(w);
+            }
+            step = t.checked_sub(1);
+            slot = row;
+        }
+        tokens.reverse();
+        alignment.reverse();
+        attention.reverse();
+        Hypothesis {
+            tokens,
+            log_prob: f.log_prob,
+            alignment,
+            attention,
+        }
+    }
+}
+
 /// Batched beam search with `beam` hypotheses per sentence, at most `max_lengths[b]` ids for
 /// sentence `b`, finished hypotheses ranked by `log p / length^length_penalty` (the length
 /// counting `</s>`). Each step, every sentence's best `2·beam` continuations are taken in
 /// order: one ending in `</s>` finishes, the others stay alive until `beam` of them are. A
 /// sentence is done when `beam` hypotheses have finished or its length runs out (the live
-/// ones then count as finished).
+/// ones then count as finished). Hypotheses are kept as back-pointers, not copies.
 pub fn beam_search(
     model: &Seq2Seq,
     sources: &[&[usize]],
@@ -375,39 +440,43 @@ pub fn beam_search(
     let mut decoder = StepDecoder::new(model, &encoded, k);
     let n = sources.len();
     let attention = model.attention.is_some();
-    let empty = Hypothesis {
-        tokens: Vec::new(),
-        log_prob: 0.0,
-        alignment: Vec::new(),
-        attention: Vec::new(),
-    };
     // Row b·k + j is beam j of sentence b; at the start only beam 0 is alive.
-    let mut live: Vec<Option<Hypothesis>> = (0..n * k)
-        .map(|r| (r % k == 0).then(|| empty.clone()))
+    let mut live: Vec<Option<Live>> = (0..n * k)
+        .map(|r| {
+            (r % k == 0).then_some(Live {
+                log_prob: 0.0,
+                length: 0,
+            })
+        })
         .collect();
-    // Finished hypotheses and whether they ended with `</s>`.
-    let mut finished: Vec<Vec<(Hypothesis, bool)>> = vec![Vec::new(); n];
+    let mut finished: Vec<Vec<Finished>> = vec![Vec::new(); n];
     let mut done = vec![false; n];
     let mut tokens = vec![BOS; n * k];
+    let mut trace = Trace {
+        nodes: Vec::new(),
+        weights: Vec::new(),
+        source_steps: decoder.source_steps(),
+    };
     let steps = max_lengths.iter().copied().max().unwrap_or(0);
+    let mut best: Vec<(f64, usize, usize)> = Vec::with_capacity(2 * k + 1);
     for t in 0..steps {
-        let logits = decoder.step(&tokens).to_vec();
+        let logits = decoder.step(&tokens);
         let v = logits.len() / (n * k);
-        let s = decoder.source_steps();
         let mut from: Vec<usize> = (0..n * k).collect();
-        let mut next_live: Vec<Option<Hypothesis>> = vec![None; n * k];
+        let mut next_live: Vec<Option<Live>> = vec![None; n * k];
+        let mut nodes: Vec<(usize, usize)> = (0..n * k).map(|r| (r, PAD)).collect();
         for b in 0..n {
             if done[b] {
                 continue;
             }
             // The best 2k continuations over the sentence's live beams: (score, row, id),
             // best first; ties keep the lower row and id first, as greedy's argmax does.
-            let mut best: Vec<(f64, usize, usize)> = Vec::with_capacity(2 * k + 1);
+            best.clear();
             for j in 0..k {
                 let r = b * k + j;
-                let Some(hyp) = &live[r] else { continue };
+                let Some(beam) = &live[r] else { continue };
                 let row = &logits[r * v..(r + 1) * v];
-                let base = hyp.log_prob - log_sum_exp(row) as f64;
+                let base = beam.log_prob - log_sum_exp(row) as f64;
                 for (id, &x) in row.iter().enumerate() {
                     let score = base + x as f64;
                     if best.len() == 2 * k && score <= best[best.len() - 1].0 {
@@ -423,43 +492,52 @@ pub fn beam_search(
                 if kept == k || finished[b].len() >= k {
                     break;
                 }
-                let mut hyp = Hypothesis {
-                    log_prob: score,
-                    ..live[r].clone().expect("a live row")
-                };
-                if attention {
-                    let w = &decoder.weights()[r * s..(r + 1) * s];
-                    hyp.attention.push(w[..encoded.lengths[b]].to_vec());
-                    if id != EOS {
-                        hyp.alignment.push(attended_position(w));
-                    }
-                }
+                let length = live[r].expect("a live row").length + 1;
                 if id == EOS {
-                    finished[b].push((hyp, true));
+                    finished[b].push(Finished {
+                        step: t,
+                        row: r,
+                        ended: true,
+                        log_prob: score,
+                        length,
+                    });
                 } else {
-                    hyp.tokens.push(id);
                     let slot = b * k + kept;
                     from[slot] = r;
                     tokens[slot] = id;
-                    next_live[slot] = Some(hyp);
+                    nodes[slot] = (r, id);
+                    next_live[slot] = Some(Live {
+                        log_prob: score,
+                        length,
+                    });
                     kept += 1;
                 }
             }
             let out_of_length = t + 1 >= max_lengths[b];
             if finished[b].len() >= k || out_of_length {
                 if finished[b].len() < k {
-                    for j in 0..k {
-                        if let Some(hyp) = next_live[b * k + j].take() {
-                            finished[b].push((hyp, false));
+                    for slot in b * k..(b + 1) * k {
+                        if let Some(beam) = next_live[slot] {
+                            finished[b].push(Finished {
+                                step: t,
+                                row: slot,
+                                ended: false,
+                                log_prob: beam.log_prob,
+                                length: beam.length,
+                            });
                         }
                     }
                 }
                 done[b] = true;
-                for j in 0..k {
-                    next_live[b * k + j] = None;
-                    tokens[b * k + j] = PAD;
+                for slot in b * k..(b + 1) * k {
+                    next_live[slot] = None;
+                    tokens[slot] = PAD;
                 }
             }
+        }
+        trace.nodes.push(nodes);
+        if attention {
+            trace.weights.push(decoder.weights().to_vec());
         }
         live = next_live;
         if done.iter().all(|&d| d) {
@@ -467,22 +545,28 @@ pub fn beam_search(
         }
         decoder.reorder(&from);
     }
-    let normalised = |h: &Hypothesis, ended: bool| {
-        let len = h.tokens.len() + usize::from(ended);
-        h.log_prob / (len.max(1) as f64).powf(length_penalty)
-    };
     finished
-        .into_iter()
-        .map(|hyps| {
+        .iter()
+        .enumerate()
+        .map(|(b, hyps)| {
             // The best normalised score; the earliest finished among equals.
-            let mut best: Option<(f64, Hypothesis)> = None;
-            for (h, ended) in hyps {
-                let score = normalised(&h, ended);
-                if best.as_ref().is_none_or(|(b, _)| score > *b) {
-                    best = Some((score, h));
+            let normalised =
+                |f: &Finished| f.log_prob / (f.length.max(1) as f64).powf(length_penalty);
+            let mut best: Option<&Finished> = None;
+            for f in hyps {
+                if best.is_none_or(|b| normalised(f) > normalised(b)) {
+                    best = Some(f);
                 }
             }
-            best.map_or_else(|| empty.clone(), |(_, h)| h)
+            best.map_or_else(
+                || Hypothesis {
+                    tokens: Vec::new(),
+                    log_prob: 0.0,
+                    alignment: Vec::new(),
+                    attention: Vec::new(),
+                },
+                |f| trace.hypothesis(f, encoded.lengths[b]),
+            )
         })
         .collect()
 }
