@@ -28,12 +28,10 @@ pub struct Bleu {
     pub total: [usize; MAX_ORDER],
 }
 
-fn ngram_counts(tokens: &[&str], n: usize) -> HashMap<Vec<String>, usize> {
-    let mut counts: HashMap<Vec<String>, usize> = HashMap::new();
+fn ngram_counts<'a>(tokens: &'a [&'a str], n: usize) -> HashMap<&'a [&'a str], usize> {
+    let mut counts = HashMap::new();
     for w in tokens.windows(n) {
-        *counts
-            .entry(w.iter().map(|t| t.to_string()).collect())
-            .or_default() += 1;
+        *counts.entry(w).or_default() += 1;
     }
     counts
 }
@@ -66,7 +64,7 @@ pub fn corpus_bleu<H: AsRef<str>, R: AsRef<str>>(hypotheses: &[H], references: &
             let hyp = ngram_counts(&h, n);
             let refs = ngram_counts(&r, n);
             for (gram, &count) in &hyp {
-                correct[n - 1] += count.min(refs.get(gram).copied().unwrap_or(0));
+                correct[n - 1] += count.min(refs.get(*gram).copied().unwrap_or(0));
             }
             total[n - 1] += h.len().saturating_sub(n - 1);
         }

@@ -7,7 +7,7 @@
 //! `log p / length^α` and returns the best. With `K = 1` the beam search returns exactly what
 //! greedy decoding does (a test holds them to it).
 
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::Tensor;
 use rnnzoo_config::AttentionName;
 use rnnzoo_kernels::step::{StackStepper, StepProjection};
 
@@ -67,6 +67,9 @@ pub struct StepDecoder {
     /// `[rows, S]` attention weights of the last step.
     weights: Vec<f32>,
     output: StepProjection,
+    /// `[rows, H]` the step's `d_t`, and `[rows, C or A]` its queries.
+    decoded: Vec<f32>,
+    queries: Vec<f32>,
 }
 
 impl StepDecoder {
@@ -146,6 +149,8 @@ impl StepDecoder {
             attended: vec![0.0; rows * hidden],
             weights: vec![0.0; rows * source_steps],
             output: projection(&model.output, rows),
+            decoded: vec![0.0; rows * hidden],
+            queries: Vec::new(),
         }
     }
 
@@ -176,14 +181,17 @@ impl StepDecoder {
                 row[e..].copy_from_slice(&self.attended[r * h..(r + 1) * h]);
             }
         }
-        let decoded = self.stack.step(&self.input).to_vec();
+        let decoded = self.stack.step(&self.input);
         if self.kind == AttentionName::None {
-            return self.output.apply(&decoded);
+            return self.output.apply(decoded);
         }
-        let queries: Vec<f32> = match &mut self.query {
-            Some(q) => q.apply(&decoded).to_vec(),
-            None => decoded.clone(),
-        };
+        self.decoded.copy_from_slice(decoded);
+        let (decoded, queries) = (&self.decoded, &mut self.queries);
+        queries.clear();
+        match &mut self.query {
+            Some(q) => queries.extend_from_slice(q.apply(decoded)),
+            None => queries.extend_from_slice(decoded),
+        }
         let (s_max, c) = (self.source_steps, self.context);
         let q_width = queries.len() / self.rows;
         for r in 0..self.rows {
@@ -267,19 +275,7 @@ impl StepDecoder {
 
 /// Encodes sources (ids without `</s>`; an empty one reads as `</s>`) on the model's device.
 pub fn encode_sources(model: &Seq2Seq, sources: &[&[usize]]) -> Encoded {
-    let device = model.output.weight.device();
-    let lengths: Vec<usize> = sources.iter().map(|s| s.len().max(1)).collect();
-    let steps = lengths.iter().copied().max().unwrap_or(1);
-    let mut ids = vec![PAD as i64; sources.len() * steps];
-    for (b, s) in sources.iter().enumerate() {
-        if s.is_empty() {
-            ids[b * steps] = EOS as i64;
-        }
-        for (i, &id) in s.iter().enumerate() {
-            ids[b * steps + i] = id as i64;
-        }
-    }
-    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [sources.len(), steps]), &device);
+    let (ids, lengths) = crate::model::pad_sources(sources, &model.output.weight.device());
     model.encode(ids, &lengths)
 }
 
@@ -516,8 +512,9 @@ pub fn beam_search(
             let out_of_length = t + 1 >= max_lengths[b];
             if finished[b].len() >= k || out_of_length {
                 if finished[b].len() < k {
-                    for slot in b * k..(b + 1) * k {
-                        if let Some(beam) = next_live[slot] {
+                    let slots = next_live.iter().enumerate().skip(b * k).take(k);
+                    for (slot, beam) in slots {
+                        if let Some(beam) = beam {
                             finished[b].push(Finished {
                                 step: t,
                                 row: slot,

@@ -342,24 +342,38 @@ pub struct Batch {
     pub rows: Vec<usize>,
 }
 
+/// Right-pads source id sequences (without `</s>`) into `[B, S]` with `<pad>`, and their
+/// lengths; an empty source reads as one `</s>`.
+pub fn pad_sources(sources: &[&[usize]], device: &Device) -> (Tensor<2, Int>, Vec<usize>) {
+    use crate::tokenizer::{EOS, PAD};
+    let lengths: Vec<usize> = sources.iter().map(|s| s.len().max(1)).collect();
+    let steps = lengths.iter().copied().max().unwrap_or(1);
+    let mut ids = vec![PAD as i64; sources.len() * steps];
+    for (b, s) in sources.iter().enumerate() {
+        if s.is_empty() {
+            ids[b * steps] = EOS as i64;
+        }
+        for (i, &id) in s.iter().enumerate() {
+            ids[b * steps + i] = id as i64;
+        }
+    }
+    (
+        Tensor::from_data(TensorData::new(ids, [sources.len(), steps]), device),
+        lengths,
+    )
+}
+
 impl Batch {
     /// Pads source and target id sequences (without `<s>`/`</s>`) into a batch.
     pub fn new(pairs: &[(&[usize], &[usize])], device: &Device) -> Self {
         use crate::tokenizer::{BOS, EOS, PAD};
         let batch = pairs.len();
-        let source_lengths: Vec<usize> = pairs.iter().map(|(s, _)| s.len().max(1)).collect();
-        let s_max = source_lengths.iter().copied().max().unwrap_or(1);
+        let sources: Vec<&[usize]> = pairs.iter().map(|(s, _)| *s).collect();
+        let (source, source_lengths) = pad_sources(&sources, device);
         let t_max = pairs.iter().map(|(_, t)| t.len() + 1).max().unwrap_or(1);
-        let mut source = vec![PAD as i64; batch * s_max];
         let mut target_in = vec![PAD as i64; batch * t_max];
         let (mut targets, mut rows) = (Vec::new(), Vec::new());
-        for (b, (s, t)) in pairs.iter().enumerate() {
-            for (i, &id) in s.iter().enumerate() {
-                source[b * s_max + i] = id as i64;
-            }
-            if s.is_empty() {
-                source[b * s_max] = EOS as i64;
-            }
+        for (b, (_, t)) in pairs.iter().enumerate() {
             target_in[b * t_max] = BOS as i64;
             for (i, &id) in t.iter().enumerate() {
                 target_in[b * t_max + i + 1] = id as i64;
@@ -371,7 +385,7 @@ impl Batch {
         }
         let n = targets.len();
         Self {
-            source: Tensor::from_data(TensorData::new(source, [batch, s_max]), device),
+            source,
             source_lengths,
             target_in: Tensor::from_data(TensorData::new(target_in, [batch, t_max]), device),
             targets: Tensor::from_data(TensorData::new(targets, [n]), device),

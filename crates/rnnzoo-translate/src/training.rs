@@ -82,7 +82,7 @@ impl Task for TranslationTask<'_> {
     }
 
     fn batches_per_epoch(&self) -> Option<usize> {
-        Some(self.epoch_batches_len())
+        Some(self.lengths.len().div_ceil(self.config.train.batch_size))
     }
 
     fn prepare(&self, mut model: Seq2Seq) -> Result<Seq2Seq, String> {
@@ -163,12 +163,6 @@ impl Task for TranslationTask<'_> {
             c.decode.valid_beam,
         );
         Some(vec![loss, scores.scores.bleu, scores.scores.chrf])
-    }
-}
-
-impl TranslationTask<'_> {
-    fn epoch_batches_len(&self) -> usize {
-        self.lengths.len().div_ceil(self.config.train.batch_size)
     }
 }
 
