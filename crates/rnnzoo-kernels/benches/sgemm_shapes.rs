@@ -22,6 +22,18 @@ fn main() {
         (256, 1120, 10000, "Xᵀ·dlogits, word LM output layer"),
         (256, 1120, 10000, "Xᵀ·dlogits (packed once)"),
         (1120, 10000, 256, "dlogits·W_outᵀ, word LM output layer"),
+        (
+            64,
+            384,
+            8000,
+            "greedy decoding step, output layer (packed once)",
+        ),
+        (
+            320,
+            384,
+            8000,
+            "beam-5 decoding step, output layer (packed once)",
+        ),
     ] {
         let a = vec![0.5f32; m * k];
         let b = vec![0.25f32; k * n];

@@ -223,11 +223,14 @@ impl StepLayer {
     }
 }
 
-/// A stack of unidirectional layers run one step at a time for a fixed batch (1 for sampling
-/// one text). Layer `l + 1` reads layer `l`'s new hidden state; no dropout (inference).
+/// A stack of unidirectional layers run one step at a time for up to `batch` rows (1 for
+/// sampling one text). Layer `l + 1` reads layer `l`'s new hidden state; no dropout
+/// (inference). The rows in use can shrink and grow again within the batch
+/// ([`StackStepper::set_rows`]), so that a decoder stops computing rows that have finished.
 #[derive(Debug)]
 pub struct StackStepper {
     batch: usize,
+    rows: usize,
     layers: Vec<StepLayer>,
 }
 
@@ -248,6 +251,7 @@ impl StackStepper {
         }
         Self {
             batch,
+            rows: batch,
             layers: layers
                 .into_iter()
                 .map(|p| StepLayer::new(p, batch))
@@ -255,9 +259,28 @@ impl StackStepper {
         }
     }
 
-    /// Rows per step.
+    /// The most rows a step can have (the buffers' size).
     pub fn batch(&self) -> usize {
         self.batch
+    }
+
+    /// Rows of the next step (`batch` unless [`StackStepper::set_rows`] changed it).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Steps from now on run `rows` rows: the first `rows` of each state, which keep their
+    /// values (set the states after shrinking or growing).
+    ///
+    /// # Panics
+    /// When `rows` is 0 or more than the batch.
+    pub fn set_rows(&mut self, rows: usize) {
+        assert!(
+            rows > 0 && rows <= self.batch,
+            "{rows} rows do not fit a stepper of {} rows",
+            self.batch
+        );
+        self.rows = rows;
     }
 
     /// Number of layers.
@@ -283,42 +306,70 @@ impl StackStepper {
         }
     }
 
-    /// Layer `layer`'s `[B, H]` hidden state and (LSTM; empty otherwise) cell state.
+    /// Layer `layer`'s `[rows, H]` hidden state and (LSTM; empty otherwise) cell state.
     pub fn state(&self, layer: usize) -> (&[f32], &[f32]) {
         let l = &self.layers[layer];
-        (&l.h, &l.c)
+        let n = self.rows * l.hidden;
+        (&l.h[..n], if l.c.is_empty() { &l.c } else { &l.c[..n] })
     }
 
     /// Sets layer `layer`'s state; `cell` is ignored for cells without a cell state.
     ///
     /// # Panics
-    /// When a state is not `[B, H]`.
+    /// When a state is not `[rows, H]`.
     pub fn set_state(&mut self, layer: usize, hidden: &[f32], cell: &[f32]) {
         let l = &mut self.layers[layer];
-        l.h.copy_from_slice(hidden);
+        let n = self.rows * l.hidden;
+        l.h[..n].copy_from_slice(hidden);
         if l.cell.has_cell_state() {
-            l.c.copy_from_slice(cell);
+            l.c[..n].copy_from_slice(cell);
         }
     }
 
-    /// Runs every layer one step on `x [B, I]` and returns the top layer's new hidden state
-    /// `[B, H]`.
+    /// Row `r` of every state takes the values of row `from[r]`, and the steps from now on run
+    /// `from.len()` rows: beam search's back-pointers, and finished rows dropped.
     ///
     /// # Panics
-    /// When `x` is not `[B, I]`.
+    /// When `from` is empty, longer than the batch, or names a row not in use.
+    pub fn gather_rows(&mut self, from: &[usize]) {
+        assert!(
+            from.iter().all(|&f| f < self.rows),
+            "a row to gather is not in use"
+        );
+        self.set_rows(from.len());
+        for l in &mut self.layers {
+            let h = l.hidden;
+            for v in [&mut l.h, &mut l.c] {
+                if v.is_empty() {
+                    continue;
+                }
+                let old: Vec<f32> = v.clone();
+                for (r, &f) in from.iter().enumerate() {
+                    v[r * h..(r + 1) * h].copy_from_slice(&old[f * h..(f + 1) * h]);
+                }
+            }
+        }
+    }
+
+    /// Runs every layer one step on `x [rows, I]` and returns the top layer's new hidden state
+    /// `[rows, H]`.
+    ///
+    /// # Panics
+    /// When `x` is not `[rows, I]`.
     pub fn step(&mut self, x: &[f32]) -> &[f32] {
         assert_eq!(
             x.len(),
-            self.batch * self.layers[0].input,
-            "the step input is not [B, I]"
+            self.rows * self.layers[0].input,
+            "the step input is not [rows, I]"
         );
-        let batch = self.batch;
-        self.layers[0].step(x, batch);
+        let rows = self.rows;
+        self.layers[0].step(x, rows);
         for l in 1..self.layers.len() {
             let (below, rest) = self.layers.split_at_mut(l);
-            rest[0].step(&below[l - 1].h, batch);
+            rest[0].step(&below[l - 1].h[..rows * below[l - 1].hidden], rows);
         }
-        &self.layers[self.layers.len() - 1].h
+        let top = &self.layers[self.layers.len() - 1];
+        &top.h[..rows * top.hidden]
     }
 }
 
@@ -331,6 +382,8 @@ pub struct StepProjection {
     bias: Vec<f32>,
     out: Vec<f32>,
     batch: usize,
+    /// Rows of the last [`StepProjection::apply`].
+    last_rows: usize,
 }
 
 impl StepProjection {
@@ -356,6 +409,7 @@ impl StepProjection {
             bias,
             out: vec![0.0; batch * outputs],
             batch,
+            last_rows: 0,
         }
     }
 
@@ -364,16 +418,33 @@ impl StepProjection {
         self.bias.len()
     }
 
-    /// `x [B, in] -> [B, out]`.
+    /// What the last [`StepProjection::apply`] returned (empty before the first).
+    pub fn last_output(&self) -> &[f32] {
+        &self.out[..self.last_rows * self.bias.len()]
+    }
+
+    /// `x [rows, in] -> [rows, out]`, for any `rows` up to the batch.
+    ///
+    /// # Panics
+    /// When `x` is not `[rows, in]` or has more rows than the batch.
     pub fn apply(&mut self, x: &[f32]) -> &[f32] {
-        for row in self.out.chunks_exact_mut(self.bias.len()) {
+        assert!(
+            x.len().is_multiple_of(self.inputs),
+            "the input is not [rows, in]"
+        );
+        let rows = x.len() / self.inputs;
+        assert!(
+            rows <= self.batch,
+            "{rows} rows exceed the batch {}",
+            self.batch
+        );
+        self.last_rows = rows;
+        let out = &mut self.out[..rows * self.bias.len()];
+        for row in out.chunks_exact_mut(self.bias.len()) {
             row.copy_from_slice(&self.bias);
         }
-        self.weight.multiply(
-            MatRef::row_major(x, self.batch, self.inputs),
-            &mut self.out,
-            true,
-        );
-        &self.out
+        self.weight
+            .multiply(MatRef::row_major(x, rows, self.inputs), out, true);
+        out
     }
 }

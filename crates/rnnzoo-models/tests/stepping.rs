@@ -221,3 +221,43 @@ fn the_decoder_equals_the_forward_for_every_cell_depth_size_and_batch() {
         }
     }
 }
+
+/// Dropping and repeating rows mid-sequence (`gather_rows`, as beam search and finished
+/// sentences do) leaves each remaining row on the path a stepper of that row alone takes.
+#[test]
+fn gathered_rows_continue_as_their_own_sequences() {
+    let device = device();
+    let (capacity, first_rows, steps, input, hidden) = (5, 4, 6, 7, 13);
+    let gather_at = 2;
+    let from = [3, 1, 1];
+    for cell in cells() {
+        let layer = RecurrentConfig::new(cell, input, hidden)
+            .with_num_layers(2)
+            .init(&device);
+        // Inputs [row, t, I] of the first rows; after the gather row r reads row from[r]'s.
+        let xs = values(randn([first_rows, steps, input], &device));
+        let x_of = |row: usize, t: usize| xs[(row * steps + t) * input..][..input].to_vec();
+        let mut stepper = layer.stepper(capacity);
+        stepper.set_rows(first_rows);
+        assert_eq!(stepper.rows(), first_rows);
+        let mut batched: Vec<Vec<f32>> = Vec::new();
+        let mut rows: Vec<usize> = (0..first_rows).collect();
+        for t in 0..steps {
+            if t == gather_at {
+                stepper.gather_rows(&from);
+                rows = from.iter().map(|&f| rows[f]).collect();
+            }
+            let x: Vec<f32> = rows.iter().flat_map(|&r| x_of(r, t)).collect();
+            batched.push(stepper.step(&x).to_vec());
+        }
+        for (r, &row) in rows.iter().enumerate() {
+            let mut alone = layer.stepper(1);
+            let mut h = Vec::new();
+            for t in 0..steps {
+                h = alone.step(&x_of(row, t)).to_vec();
+            }
+            let got = &batched[steps - 1][r * hidden..(r + 1) * hidden];
+            close(&format!("{} gathered row {r}", cell.name()), got, &h);
+        }
+    }
+}

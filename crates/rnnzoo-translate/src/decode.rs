@@ -9,10 +9,11 @@
 
 use burn::tensor::Tensor;
 use rnnzoo_config::AttentionName;
+use rnnzoo_kernels::loss::log_sum_exp;
 use rnnzoo_kernels::step::{StackStepper, StepProjection};
 
 use crate::model::{Encoded, Seq2Seq};
-use crate::tokenizer::{BOS, EOS, PAD};
+use crate::tokenizer::{BOS, EOS};
 
 /// A tensor's values, row-major.
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -35,11 +36,14 @@ pub struct Hypothesis {
     pub attention: Vec<Vec<f32>>,
 }
 
-/// The decoder, attention and output layer of a [`Seq2Seq`] on host buffers, for `rows` rows
-/// (`sentences · beam`: row `r` belongs to sentence `r / beam`).
+/// The decoder, attention and output layer of a [`Seq2Seq`] on host buffers, for up to
+/// `sentences · beam` rows. It starts with one row per sentence; [`StepDecoder::gather`]
+/// then chooses the rows of the next step (beam search's back-pointers, finished rows
+/// dropped), so only rows still being decoded cost anything.
 pub struct StepDecoder {
-    beam: usize,
     rows: usize,
+    /// The sentence of each row.
+    row_sentence: Vec<usize>,
     kind: AttentionName,
     input_feeding: bool,
     embedding: Vec<f32>,
@@ -73,90 +77,117 @@ pub struct StepDecoder {
 }
 
 impl StepDecoder {
-    /// A decoder for the encoded sentences, each repeated over `beam` rows, starting from the
-    /// bridged encoder states.
+    /// A decoder for the encoded sentences with room for `beam` rows per sentence, starting
+    /// with row `b` for sentence `b`, in the bridged encoder states.
     pub fn new(model: &Seq2Seq, encoded: &Encoded, beam: usize) -> Self {
-        let [sentences, source_steps, context] = encoded.outputs.dims();
-        let rows = sentences * beam;
+        let sentences = encoded.outputs.dims()[0];
+        let mut decoder = Self::with_capacity(model, sentences * beam.max(1));
+        decoder.start(model, encoded);
+        decoder
+    }
+
+    /// A decoder with room for `rows` rows, its weights copied and packed once so that it
+    /// can [`StepDecoder::start`] batch after batch.
+    pub fn with_capacity(model: &Seq2Seq, rows: usize) -> Self {
+        let rows = rows.max(1);
         let hidden = model.hidden_size();
         let embedding_size = model.target_embedding.weight.dims()[1];
-        let mut stack = model.decoder.stepper(rows);
-        // Initial states, each sentence's repeated over its beam rows.
-        let layers = stack.num_layers();
-        let h0 = host(encoded.initial.hidden.clone());
-        let c0 = encoded.initial.cell.clone().map(host);
-        let repeat = |values: &[f32], layer: usize| -> Vec<f32> {
-            let base = layer * sentences * hidden;
-            (0..rows)
-                .flat_map(|r| {
-                    let b = r / beam;
-                    values[base + b * hidden..base + (b + 1) * hidden]
-                        .iter()
-                        .copied()
-                })
-                .collect()
-        };
-        for l in 0..layers {
-            let h = repeat(&h0, l);
-            let c = c0.as_ref().map(|c| repeat(c, l)).unwrap_or_default();
-            stack.set_state(l, &h, &c);
-        }
-        let projection = |linear: &burn::nn::Linear, batch: usize| {
+        let projection = |linear: &burn::nn::Linear| {
             let [inputs, _] = linear.weight.dims();
             StepProjection::new(
                 host(linear.weight.val()),
                 inputs,
                 linear.bias.as_ref().map_or(Vec::new(), |b| host(b.val())),
-                batch,
+                rows,
             )
         };
         let kind = model.attention_kind;
         let att = model.attention.as_ref();
         let query = att.and_then(|a| match kind {
-            AttentionName::General => a.general.as_ref().map(|w| projection(w, rows)),
-            AttentionName::Bahdanau => a.query.as_ref().map(|w| projection(w, rows)),
+            AttentionName::General => a.general.as_ref().map(projection),
+            AttentionName::Bahdanau => a.query.as_ref().map(projection),
             _ => None,
         });
-        let keys = match (kind, att.and_then(|a| a.key.as_ref())) {
-            (AttentionName::Bahdanau, Some(key)) => {
-                host(rnnzoo_models::linear(key, encoded.outputs.clone()))
-            }
-            _ => Vec::new(),
-        };
         let score = att
             .and_then(|a| a.score.as_ref())
             .map_or(Vec::new(), |v| host(v.weight.val()));
+        // `W_c` reads `[c_t; d_t]`: the context is what it reads beyond `H`.
+        let context = att.map_or(0, |a| a.combine.weight.dims()[0] - hidden);
         let input_size = embedding_size + if model.input_feeding { hidden } else { 0 };
         Self {
-            beam,
-            rows,
+            rows: 0,
+            row_sentence: Vec::new(),
             kind,
             input_feeding: model.input_feeding,
             embedding: host(model.target_embedding.weight.val()),
             embedding_size,
             hidden,
-            stack,
+            stack: model.decoder.stepper(rows),
             input: vec![0.0; rows * input_size],
-            memory: host(encoded.outputs.clone()),
-            keys,
-            lengths: encoded.lengths.clone(),
-            source_steps,
+            memory: Vec::new(),
+            keys: Vec::new(),
+            lengths: Vec::new(),
+            source_steps: 0,
             context,
             query,
             score,
-            combine: att.map(|a| projection(&a.combine, rows)),
+            combine: att.map(|a| projection(&a.combine)),
             combine_input: vec![0.0; rows * (context + hidden)],
             attended: vec![0.0; rows * hidden],
-            weights: vec![0.0; rows * source_steps],
-            output: projection(&model.output, rows),
+            weights: Vec::new(),
+            output: projection(&model.output),
             decoded: vec![0.0; rows * hidden],
             queries: Vec::new(),
         }
     }
 
-    /// Rows per step.
+    /// Starts decoding a batch of encoded sentences (as many as there is room for): row `b`
+    /// for sentence `b`, in the bridged encoder states.
+    ///
+    /// # Panics
+    /// When the batch has more sentences than the decoder has rows.
+    pub fn start(&mut self, model: &Seq2Seq, encoded: &Encoded) {
+        let [sentences, source_steps, _] = encoded.outputs.dims();
+        let hidden = self.hidden;
+        self.stack.set_rows(sentences);
+        let h0 = host(encoded.initial.hidden.clone());
+        let c0 = encoded.initial.cell.clone().map(host);
+        let layer_of = |values: &[f32], layer: usize| -> Vec<f32> {
+            values[layer * sentences * hidden..(layer + 1) * sentences * hidden].to_vec()
+        };
+        for l in 0..self.stack.num_layers() {
+            let h = layer_of(&h0, l);
+            let c = c0.as_ref().map(|c| layer_of(c, l)).unwrap_or_default();
+            self.stack.set_state(l, &h, &c);
+        }
+        let key = model.attention.as_ref().and_then(|a| a.key.as_ref());
+        self.keys = match (self.kind, key) {
+            (AttentionName::Bahdanau, Some(key)) => {
+                host(rnnzoo_models::linear(key, encoded.outputs.clone()))
+            }
+            _ => Vec::new(),
+        };
+        self.memory = if self.kind == AttentionName::None {
+            Vec::new()
+        } else {
+            host(encoded.outputs.clone())
+        };
+        self.lengths.clone_from(&encoded.lengths);
+        self.source_steps = source_steps;
+        self.weights = vec![0.0; self.stack.batch() * source_steps];
+        self.attended.fill(0.0);
+        self.rows = sentences;
+        self.row_sentence = (0..sentences).collect();
+    }
+
+    /// Rows of the next step.
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// The sentence of row `row`.
+    pub fn sentence_of(&self, row: usize) -> usize {
+        self.row_sentence[row]
     }
 
     /// Source positions (padded length) of the batch.
@@ -166,7 +197,12 @@ impl StepDecoder {
 
     /// Attention weights of the last step, `[rows, S]` (zeros without attention).
     pub fn weights(&self) -> &[f32] {
-        &self.weights
+        &self.weights[..self.rows * self.source_steps]
+    }
+
+    /// The logits `[rows, V]` and attention weights `[rows, S]` of the last step.
+    pub fn outputs(&self) -> (&[f32], &[f32]) {
+        (self.output.last_output(), self.weights())
     }
 
     /// Feeds one id per row and returns the logits of the next word, `[rows, V]`.
@@ -174,6 +210,7 @@ impl StepDecoder {
         assert_eq!(tokens.len(), self.rows, "one token per row");
         let (e, h) = (self.embedding_size, self.hidden);
         let width = e + if self.input_feeding { h } else { 0 };
+        let rows = self.rows;
         for (r, &token) in tokens.iter().enumerate() {
             let row = &mut self.input[r * width..(r + 1) * width];
             row[..e].copy_from_slice(&self.embedding[token * e..(token + 1) * e]);
@@ -181,21 +218,21 @@ impl StepDecoder {
                 row[e..].copy_from_slice(&self.attended[r * h..(r + 1) * h]);
             }
         }
-        let decoded = self.stack.step(&self.input);
+        let decoded = self.stack.step(&self.input[..rows * width]);
         if self.kind == AttentionName::None {
             return self.output.apply(decoded);
         }
-        self.decoded.copy_from_slice(decoded);
-        let (decoded, queries) = (&self.decoded, &mut self.queries);
+        self.decoded[..rows * h].copy_from_slice(decoded);
+        let (decoded, queries) = (&self.decoded[..rows * h], &mut self.queries);
         queries.clear();
         match &mut self.query {
             Some(q) => queries.extend_from_slice(q.apply(decoded)),
             None => queries.extend_from_slice(decoded),
         }
         let (s_max, c) = (self.source_steps, self.context);
-        let q_width = queries.len() / self.rows;
-        for r in 0..self.rows {
-            let b = r / self.beam;
+        let q_width = queries.len() / rows;
+        for r in 0..rows {
+            let b = self.row_sentence[r];
             let len = self.lengths[b];
             let q = &queries[r * q_width..(r + 1) * q_width];
             let w = &mut self.weights[r * s_max..(r + 1) * s_max];
@@ -240,36 +277,32 @@ impl StepDecoder {
             .combine
             .as_mut()
             .expect("attention has W_c")
-            .apply(&self.combine_input);
+            .apply(&self.combine_input[..rows * (c + h)]);
         for (a, &x) in self.attended.iter_mut().zip(combined) {
             *a = x.tanh();
         }
-        self.output.apply(&self.attended)
+        self.output.apply(&self.attended[..rows * h])
     }
 
-    /// Row `r` takes the state of row `from[r]` (beam search's back-pointers).
-    pub fn reorder(&mut self, from: &[usize]) {
-        assert_eq!(from.len(), self.rows, "one source row per row");
-        for l in 0..self.stack.num_layers() {
-            let (h, c) = self.stack.state(l);
-            let width = self.stack.hidden_size(l);
-            let gather = |v: &[f32]| -> Vec<f32> {
-                if v.is_empty() {
-                    return Vec::new();
-                }
-                from.iter()
-                    .flat_map(|&f| v[f * width..(f + 1) * width].iter().copied())
-                    .collect()
-            };
-            let (h, c) = (gather(h), gather(c));
-            self.stack.set_state(l, &h, &c);
-        }
+    /// The next step has `from.len()` rows, row `r` continuing row `from[r]` of the last step
+    /// (its states, attention output and sentence): beam search's back-pointers, and rows
+    /// that finished left out.
+    ///
+    /// # Panics
+    /// When `from` is empty, has more rows than there is room for, or names a row not in use.
+    pub fn gather(&mut self, from: &[usize]) {
+        assert!(
+            from.iter().all(|&f| f < self.rows),
+            "a row to continue is not in use"
+        );
+        self.stack.gather_rows(from);
         let h = self.hidden;
-        let attended: Vec<f32> = from
-            .iter()
-            .flat_map(|&f| self.attended[f * h..(f + 1) * h].iter().copied())
-            .collect();
-        self.attended = attended;
+        let attended = self.attended.clone();
+        for (r, &f) in from.iter().enumerate() {
+            self.attended[r * h..(r + 1) * h].copy_from_slice(&attended[f * h..(f + 1) * h]);
+        }
+        self.row_sentence = from.iter().map(|&f| self.row_sentence[f]).collect();
+        self.rows = from.len();
     }
 }
 
@@ -277,12 +310,6 @@ impl StepDecoder {
 pub fn encode_sources(model: &Seq2Seq, sources: &[&[usize]]) -> Encoded {
     let (ids, lengths) = crate::model::pad_sources(sources, &model.output.weight.device());
     model.encode(ids, &lengths)
-}
-
-/// `log Σ exp` of a row.
-fn log_sum_exp(row: &[f32]) -> f32 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    max + row.iter().map(|&x| (x - max).exp()).sum::<f32>().ln()
 }
 
 fn argmax(row: &[f32]) -> usize {
@@ -295,10 +322,23 @@ fn argmax(row: &[f32]) -> usize {
     best
 }
 
-/// Greedy decoding of a batch: at most `max_lengths[b]` ids for sentence `b`.
+/// Greedy decoding of a batch: at most `max_lengths[b]` ids for sentence `b`. Sentences that
+/// have finished leave the batch.
 pub fn greedy(model: &Seq2Seq, sources: &[&[usize]], max_lengths: &[usize]) -> Vec<Hypothesis> {
+    let mut decoder = StepDecoder::with_capacity(model, sources.len());
+    greedy_with(&mut decoder, model, sources, max_lengths)
+}
+
+/// [`greedy`] on a decoder made once for many batches (room for at least one row per
+/// sentence).
+pub fn greedy_with(
+    decoder: &mut StepDecoder,
+    model: &Seq2Seq,
+    sources: &[&[usize]],
+    max_lengths: &[usize],
+) -> Vec<Hypothesis> {
     let encoded = encode_sources(model, sources);
-    let mut decoder = StepDecoder::new(model, &encoded, 1);
+    decoder.start(model, &encoded);
     let n = sources.len();
     let attention = model.attention.is_some();
     let mut hyps = vec![
@@ -310,40 +350,42 @@ pub fn greedy(model: &Seq2Seq, sources: &[&[usize]], max_lengths: &[usize]) -> V
         };
         n
     ];
-    let mut done = vec![false; n];
     let mut tokens = vec![BOS; n];
     let steps = max_lengths.iter().copied().max().unwrap_or(0);
+    let s = decoder.source_steps();
+    let mut running = Vec::with_capacity(n);
     for t in 0..steps {
-        let logits = decoder.step(&tokens).to_vec();
-        let v = logits.len() / n;
-        let s = decoder.source_steps();
-        for b in 0..n {
-            if done[b] {
-                tokens[b] = PAD;
-                continue;
-            }
-            let row = &logits[b * v..(b + 1) * v];
+        decoder.step(&tokens);
+        let (logits, weights) = decoder.outputs();
+        let v = logits.len() / tokens.len();
+        let lse = log_sum_exp(logits, v);
+        running.clear();
+        for (r, token) in tokens.iter_mut().enumerate() {
+            let b = decoder.sentence_of(r);
+            let row = &logits[r * v..(r + 1) * v];
             let best = argmax(row);
             let hyp = &mut hyps[b];
-            hyp.log_prob += (row[best] - log_sum_exp(row)) as f64;
+            hyp.log_prob += (row[best] - lse[r]) as f64;
             if attention {
-                let w = &decoder.weights()[b * s..(b + 1) * s];
+                let w = &weights[r * s..(r + 1) * s];
                 hyp.attention.push(w[..encoded.lengths[b]].to_vec());
                 if best != EOS {
                     hyp.alignment.push(argmax(w));
                 }
             }
-            if best == EOS {
-                done[b] = true;
-            } else {
+            if best != EOS {
                 hyp.tokens.push(best);
-                done[b] = t + 1 >= max_lengths[b];
+                if t + 1 < max_lengths[b] {
+                    running.push(r);
+                }
             }
-            tokens[b] = best;
+            *token = best;
         }
-        if done.iter().all(|&d| d) {
+        if running.is_empty() {
             break;
         }
+        tokens = running.iter().map(|&r| tokens[r]).collect();
+        decoder.gather(&running);
     }
     hyps
 }
@@ -355,21 +397,21 @@ struct Live {
     length: usize,
 }
 
-/// A finished hypothesis, found again through the back-pointers: it was decided at `step`,
-/// from row `row` of that step, by `</s>` (`ended`) or by running out of length (its last
-/// word then sits in slot `row` of `step`).
+/// A finished hypothesis, found again through the back-pointers: its last word was chosen at
+/// `step` from row `row`'s logits; `last` is that word, or `None` when it was `</s>`
+/// (a hypothesis that ran out of length ends on a real word).
 #[derive(Clone, Copy)]
 struct Finished {
     step: usize,
     row: usize,
-    ended: bool,
+    last: Option<usize>,
     log_prob: f64,
     length: usize,
 }
 
 /// What beam search remembers of each step, so that hypotheses need not be copied: for every
-/// slot (the row it occupies at the next step), the row it came from and its word; and the
-/// attention weights of every row.
+/// row of the next step, the row it came from and the word it was fed; and the attention
+/// weights of every row.
 struct Trace {
     nodes: Vec<Vec<(usize, usize)>>,
     weights: Vec<Vec<f32>>,
@@ -386,25 +428,25 @@ impl Trace {
             self.weights[step][row * s..row * s + source_length].to_vec()
         };
         let (mut tokens, mut alignment, mut attention) = (Vec::new(), Vec::new(), Vec::new());
-        // The step whose slot holds the last word, and that slot.
-        let (mut step, mut slot) = if f.ended {
-            if attended {
-                attention.push(weights_of(f.step, f.row));
+        let mut push = |id: Option<usize>, w: Option<Vec<f32>>| {
+            if let Some(id) = id {
+                tokens.push(id);
             }
-            (f.step.checked_sub(1), f.row)
-        } else {
-            (Some(f.step), f.row)
-        };
-        while let Some(t) = step {
-            let (row, id) = self.nodes[t][slot];
-            tokens.push(id);
-            if attended {
-                let w = weights_of(t, row);
-                alignment.push(argmax(&w));
+            if let Some(w) = w {
+                if id.is_some() {
+                    alignment.push(argmax(&w));
+                }
                 attention.push(w);
             }
-            step = t.checked_sub(1);
-            slot = row;
+        };
+        push(f.last, attended.then(|| weights_of(f.step, f.row)));
+        // Row `row` of step `t` was fed the word its parent chose at step `t - 1`.
+        let (mut t, mut row) = (f.step, f.row);
+        while t > 0 {
+            let (parent, id) = self.nodes[t - 1][row];
+            push(Some(id), attended.then(|| weights_of(t - 1, parent)));
+            t -= 1;
+            row = parent;
         }
         tokens.reverse();
         alignment.reverse();
@@ -423,8 +465,30 @@ impl Trace {
 /// counting `</s>`). Each step, every sentence's best `2·beam` continuations are taken in
 /// order: one ending in `</s>` finishes, the others stay alive until `beam` of them are. A
 /// sentence is done when `beam` hypotheses have finished or its length runs out (the live
-/// ones then count as finished). Hypotheses are kept as back-pointers, not copies.
+/// ones then count as finished). Only live hypotheses occupy rows (one per sentence at the
+/// first step, none once a sentence is done); they are kept as back-pointers, not copies.
 pub fn beam_search(
+    model: &Seq2Seq,
+    sources: &[&[usize]],
+    max_lengths: &[usize],
+    beam: usize,
+    length_penalty: f64,
+) -> Vec<Hypothesis> {
+    let mut decoder = StepDecoder::with_capacity(model, sources.len() * beam.max(1));
+    beam_search_with(
+        &mut decoder,
+        model,
+        sources,
+        max_lengths,
+        beam,
+        length_penalty,
+    )
+}
+
+/// [`beam_search`] on a decoder made once for many batches (room for at least `beam` rows
+/// per sentence).
+pub fn beam_search_with(
+    decoder: &mut StepDecoder,
     model: &Seq2Seq,
     sources: &[&[usize]],
     max_lengths: &[usize],
@@ -433,21 +497,19 @@ pub fn beam_search(
 ) -> Vec<Hypothesis> {
     let k = beam.max(1);
     let encoded = encode_sources(model, sources);
-    let mut decoder = StepDecoder::new(model, &encoded, k);
+    decoder.start(model, &encoded);
     let n = sources.len();
     let attention = model.attention.is_some();
-    // Row b·k + j is beam j of sentence b; at the start only beam 0 is alive.
-    let mut live: Vec<Option<Live>> = (0..n * k)
-        .map(|r| {
-            (r % k == 0).then_some(Live {
-                log_prob: 0.0,
-                length: 0,
-            })
-        })
-        .collect();
+    // One live hypothesis per row, the rows of a sentence together and in rank order.
+    let mut live = vec![
+        Live {
+            log_prob: 0.0,
+            length: 0,
+        };
+        n
+    ];
     let mut finished: Vec<Vec<Finished>> = vec![Vec::new(); n];
-    let mut done = vec![false; n];
-    let mut tokens = vec![BOS; n * k];
+    let mut tokens = vec![BOS; n];
     let mut trace = Trace {
         nodes: Vec::new(),
         weights: Vec::new(),
@@ -456,23 +518,27 @@ pub fn beam_search(
     let steps = max_lengths.iter().copied().max().unwrap_or(0);
     let mut best: Vec<(f64, usize, usize)> = Vec::with_capacity(2 * k + 1);
     for t in 0..steps {
-        let logits = decoder.step(&tokens);
-        let v = logits.len() / (n * k);
-        let mut from: Vec<usize> = (0..n * k).collect();
-        let mut next_live: Vec<Option<Live>> = vec![None; n * k];
-        let mut nodes: Vec<(usize, usize)> = (0..n * k).map(|r| (r, PAD)).collect();
-        for b in 0..n {
-            if done[b] {
-                continue;
+        decoder.step(&tokens);
+        let (logits, weights) = decoder.outputs();
+        let rows = live.len();
+        let v = logits.len() / rows;
+        let lse = log_sum_exp(logits, v);
+        // The next step's rows: where each came from, its word and its hypothesis.
+        let mut nodes: Vec<(usize, usize)> = Vec::with_capacity(rows.max(n) * k);
+        let mut next_live = Vec::with_capacity(nodes.capacity());
+        let mut start = 0;
+        while start < rows {
+            let b = decoder.sentence_of(start);
+            let mut end = start + 1;
+            while end < rows && decoder.sentence_of(end) == b {
+                end += 1;
             }
-            // The best 2k continuations over the sentence's live beams: (score, row, id),
-            // best first; ties keep the lower row and id first, as greedy's argmax does.
+            // The best 2k continuations over the sentence's beams: (score, row, id), best
+            // first; ties keep the lower row and id first, as greedy's argmax does.
             best.clear();
-            for j in 0..k {
-                let r = b * k + j;
-                let Some(beam) = &live[r] else { continue };
+            for r in start..end {
                 let row = &logits[r * v..(r + 1) * v];
-                let base = beam.log_prob - log_sum_exp(row) as f64;
+                let base = live[r].log_prob - lse[r] as f64;
                 for (id, &x) in row.iter().enumerate() {
                     let score = base + x as f64;
                     if best.len() == 2 * k && score <= best[best.len() - 1].0 {
@@ -483,64 +549,59 @@ pub fn beam_search(
                     best.truncate(2 * k);
                 }
             }
-            let mut kept = 0;
+            let first_kept = nodes.len();
             for &(score, r, id) in &best {
-                if kept == k || finished[b].len() >= k {
+                if nodes.len() - first_kept == k || finished[b].len() >= k {
                     break;
                 }
-                let length = live[r].expect("a live row").length + 1;
+                let length = live[r].length + 1;
                 if id == EOS {
                     finished[b].push(Finished {
                         step: t,
                         row: r,
-                        ended: true,
+                        last: None,
                         log_prob: score,
                         length,
                     });
                 } else {
-                    let slot = b * k + kept;
-                    from[slot] = r;
-                    tokens[slot] = id;
-                    nodes[slot] = (r, id);
-                    next_live[slot] = Some(Live {
+                    nodes.push((r, id));
+                    next_live.push(Live {
                         log_prob: score,
                         length,
                     });
-                    kept += 1;
                 }
             }
-            let out_of_length = t + 1 >= max_lengths[b];
-            if finished[b].len() >= k || out_of_length {
-                if finished[b].len() < k {
-                    let slots = next_live.iter().enumerate().skip(b * k).take(k);
-                    for (slot, beam) in slots {
-                        if let Some(beam) = beam {
-                            finished[b].push(Finished {
-                                step: t,
-                                row: slot,
-                                ended: false,
-                                log_prob: beam.log_prob,
-                                length: beam.length,
-                            });
-                        }
+            if finished[b].len() >= k || t + 1 >= max_lengths[b] {
+                // Done: hypotheses still alive count as finished when the beam is not full.
+                let kept = first_kept..nodes.len();
+                let full = finished[b].len() >= k;
+                for (&(r, id), beam) in nodes[kept.clone()].iter().zip(&next_live[kept]) {
+                    if !full {
+                        finished[b].push(Finished {
+                            step: t,
+                            row: r,
+                            last: Some(id),
+                            log_prob: beam.log_prob,
+                            length: beam.length,
+                        });
                     }
                 }
-                done[b] = true;
-                for slot in b * k..(b + 1) * k {
-                    next_live[slot] = None;
-                    tokens[slot] = PAD;
-                }
+                nodes.truncate(first_kept);
+                next_live.truncate(first_kept);
             }
+            start = end;
         }
-        trace.nodes.push(nodes);
         if attention {
-            trace.weights.push(decoder.weights().to_vec());
+            trace.weights.push(weights.to_vec());
         }
-        live = next_live;
-        if done.iter().all(|&d| d) {
+        if nodes.is_empty() {
             break;
         }
-        decoder.reorder(&from);
+        let from: Vec<usize> = nodes.iter().map(|&(r, _)| r).collect();
+        tokens = nodes.iter().map(|&(_, id)| id).collect();
+        trace.nodes.push(nodes);
+        live = next_live;
+        decoder.gather(&from);
     }
     finished
         .iter()

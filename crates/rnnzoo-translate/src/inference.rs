@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::TranslateError;
 use crate::data::{Encoded, Prepared, prepare};
-use crate::decode::{Hypothesis, beam_search, greedy};
+use crate::decode::{Hypothesis, StepDecoder, beam_search_with, greedy_with};
 use crate::model::{Batch, Seq2Seq};
 use crate::tokenizer::{Tokenizer, UNK};
 
@@ -83,6 +83,7 @@ pub fn decode_all(
     let mut order: Vec<usize> = (0..sources.len()).collect();
     order.sort_by_key(|&i| sources[i].len());
     let mut out: Vec<Option<Hypothesis>> = vec![None; sources.len()];
+    let mut decoder = StepDecoder::with_capacity(model, DECODE_BATCH * beam.max(1));
     for chunk in order.chunks(DECODE_BATCH) {
         let batch: Vec<&[usize]> = chunk.iter().map(|&i| sources[i]).collect();
         let lengths: Vec<usize> = batch
@@ -90,9 +91,10 @@ pub fn decode_all(
             .map(|s| max_target_length(decode, s.len()))
             .collect();
         let hyps = if beam <= 1 {
-            greedy(model, &batch, &lengths)
+            greedy_with(&mut decoder, model, &batch, &lengths)
         } else {
-            beam_search(model, &batch, &lengths, beam, decode.length_penalty)
+            let penalty = decode.length_penalty;
+            beam_search_with(&mut decoder, model, &batch, &lengths, beam, penalty)
         };
         for (&i, h) in chunk.iter().zip(hyps) {
             out[i] = Some(h);

@@ -6,7 +6,9 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rnnzoo_config::{AttentionName, DecodeConfig, ModelConfig};
-use rnnzoo_translate::decode::{StepDecoder, beam_search, encode_sources, greedy};
+use rnnzoo_translate::decode::{
+    Hypothesis, StepDecoder, beam_search, beam_search_with, encode_sources, greedy, greedy_with,
+};
 use rnnzoo_translate::model::{Batch, Seq2Seq, smoothed_cross_entropy};
 use rnnzoo_translate::tokenizer::BOS;
 
@@ -201,6 +203,27 @@ fn beam_of_one_is_greedy_and_batches_decode_as_single_sentences() {
                 "{attention:?}: batched beam differs"
             );
             assert!(b4[i].tokens.len() <= lengths[i]);
+        }
+        // One decoder reused batch after batch (as `decode_all` does), the batches of
+        // different sizes and source lengths, gives what a fresh decoder gives each (the
+        // log-probabilities to rounding: a larger decoder packs its weights, which changes
+        // the summation order).
+        let same = |a: &[Hypothesis], b: &[Hypothesis], what: &str| {
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(b) {
+                assert_eq!(x.tokens, y.tokens, "{attention:?}: reused {what} differs");
+                assert_eq!(x.alignment, y.alignment, "{attention:?}: {what} alignment");
+                assert!((x.log_prob - y.log_prob).abs() < 1e-4, "{what} log p");
+            }
+        };
+        let mut reused = StepDecoder::with_capacity(&model, sources.len() * 4);
+        for batch in [&sources[1..], &sources[..1], &sources[..]] {
+            let n = batch.len();
+            let lengths = &lengths[lengths.len() - n..];
+            let again = greedy_with(&mut reused, &model, batch, lengths);
+            same(&again, &greedy(&model, batch, lengths), "greedy");
+            let again = beam_search_with(&mut reused, &model, batch, lengths, 4, 1.0);
+            same(&again, &beam_search(&model, batch, lengths, 4, 1.0), "beam");
         }
     }
 }
