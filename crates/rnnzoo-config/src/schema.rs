@@ -18,6 +18,104 @@ pub enum TaskName {
     Memory,
     /// Translation: an encoder-decoder with attention over sentence pairs; BLEU and chrF.
     Translate,
+    /// Speech recognition: log-mel features, a deep (bidirectional) recurrent network and CTC
+    /// over characters; CER and WER.
+    Speech,
+}
+
+/// Audio features of speech recognition: an 80-bin log-mel filterbank by default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesConfig {
+    /// Audio is resampled to this rate (Hz) before the features.
+    #[serde(default = "default_sample_rate")]
+    pub sample_rate: u32,
+    /// Mel bins.
+    #[serde(default = "default_mels")]
+    pub mels: usize,
+    /// Analysis window in milliseconds (Hann).
+    #[serde(default = "default_window_ms")]
+    pub window_ms: f64,
+    /// Hop between frames in milliseconds.
+    #[serde(default = "default_hop_ms")]
+    pub hop_ms: f64,
+    /// Frame stacking: `stack` consecutive frames become one input step (stride `stack`), which
+    /// shortens the sequence the recurrent layers see.
+    #[serde(default = "default_stack")]
+    pub stack: usize,
+    /// SpecAugment in training: masks over the mel axis and the time axis.
+    #[serde(default)]
+    pub spec_augment: SpecAugmentConfig,
+}
+
+fn default_sample_rate() -> u32 {
+    16_000
+}
+fn default_mels() -> usize {
+    80
+}
+fn default_window_ms() -> f64 {
+    25.0
+}
+fn default_hop_ms() -> f64 {
+    10.0
+}
+fn default_stack() -> usize {
+    3
+}
+
+impl Default for FeaturesConfig {
+    fn default() -> Self {
+        Self {
+            sample_rate: default_sample_rate(),
+            mels: default_mels(),
+            window_ms: default_window_ms(),
+            hop_ms: default_hop_ms(),
+            stack: default_stack(),
+            spec_augment: SpecAugmentConfig::default(),
+        }
+    }
+}
+
+/// SpecAugment (Park et al. 2019) without time warping: `freq_masks` bands of up to
+/// `freq_width` mel bins and `time_masks` spans of up to `time_width` frames set to zero (the
+/// normalised mean) in each training utterance. Zero masks turn it off.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecAugmentConfig {
+    /// Frequency masks per utterance.
+    #[serde(default = "two")]
+    pub freq_masks: usize,
+    /// Widest frequency mask, in mel bins.
+    #[serde(default = "default_freq_width")]
+    pub freq_width: usize,
+    /// Time masks per utterance.
+    #[serde(default = "two")]
+    pub time_masks: usize,
+    /// Widest time mask, in frames (before stacking).
+    #[serde(default = "default_time_width")]
+    pub time_width: usize,
+}
+
+fn two() -> usize {
+    2
+}
+fn default_freq_width() -> usize {
+    15
+}
+fn default_time_width() -> usize {
+    20
+}
+
+impl Default for SpecAugmentConfig {
+    fn default() -> Self {
+        Self {
+            freq_masks: 2,
+            freq_width: default_freq_width(),
+            time_masks: 2,
+            time_width: default_time_width(),
+        }
+    }
 }
 
 /// How a translation decoder attends to the encoder's outputs.
@@ -54,6 +152,27 @@ pub struct DecodeConfig {
     /// Replace each generated `<unk>` by the source word it attends to most (needs attention).
     #[serde(default = "yes")]
     pub replace_unk: bool,
+    /// Speech: a character n-gram language model for CTC prefix beam search, trained on this
+    /// text file (shallow fusion; none when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lm_text: Option<PathBuf>,
+    /// Speech: the n-gram order of `lm_text`.
+    #[serde(default = "default_lm_order")]
+    pub lm_order: usize,
+    /// Speech: weight of the language model's log-probability in the beam score.
+    #[serde(default = "default_lm_weight")]
+    pub lm_weight: f64,
+    /// Speech: bonus added to the beam score per emitted character (offsets the language
+    /// model's preference for short outputs).
+    #[serde(default)]
+    pub lm_bonus: f64,
+}
+
+fn default_lm_order() -> usize {
+    5
+}
+fn default_lm_weight() -> f64 {
+    0.5
 }
 
 fn default_beam() -> usize {
@@ -74,6 +193,10 @@ impl Default for DecodeConfig {
             length_penalty: 1.0,
             max_length_ratio: default_length_ratio(),
             replace_unk: true,
+            lm_text: None,
+            lm_order: default_lm_order(),
+            lm_weight: default_lm_weight(),
+            lm_bonus: 0.0,
         }
     }
 }
@@ -267,9 +390,13 @@ pub struct ExperimentConfig {
     /// Text generated at the end of training (language models).
     #[serde(default)]
     pub sample: Option<SampleConfig>,
-    /// Decoding of translation models (beam width, length normalisation, `<unk>` replacement).
+    /// Decoding of translation models (beam width, length normalisation, `<unk>` replacement)
+    /// and speech models (beam width, language model fusion).
     #[serde(default)]
     pub decode: DecodeConfig,
+    /// Audio features (speech recognition).
+    #[serde(default)]
+    pub features: FeaturesConfig,
     /// Fine-tuning: start from this trained run's weights and vocabulary (its `model` section
     /// is used when the config has none; an explicit one must match its architecture).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,7 @@
 //! CPU kernels behind rnnzoo's whole-sequence recurrent layers: a packed single-precision matrix
 //! product ([`sgemm`]), vectorisable element-wise functions ([`math`]) and the forward and
 //! backward time loops of every cell ([`sequence`]), and a step-by-step stack for generation
-//! ([`step`]), a single-pass Adam update ([`adam`]) and a pool of recycled buffers
+//! ([`step`]), the CTC loss from logits ([`ctc`]), a single-pass Adam update ([`adam`]) and a pool of recycled buffers
 //! ([`buffers`]). They work on plain `f32` slices; the
 //! `rnnzoo-models` crate connects them to Burn tensors and autodiff.
 //!
@@ -11,6 +11,7 @@
 
 pub mod adam;
 pub mod buffers;
+pub mod ctc;
 pub mod dense;
 pub mod loss;
 pub mod math;

@@ -5,7 +5,9 @@
 //! - [`corpus_bleu`]: corpus BLEU over 13a tokens, n-grams up to 4, brevity penalty, the `exp`
 //!   smoothing of sacreBLEU's default (which only acts when some n-gram order has no match at
 //!   all; with a match at every order it equals unsmoothed BLEU);
-//! - [`corpus_chrf`]: chrF (character 6-grams, β = 2, whitespace removed), sacreBLEU's `CHRF()`.
+//! - [`corpus_chrf`]: chrF (character 6-grams, β = 2, whitespace removed), sacreBLEU's `CHRF()`;
+//! - [`word_error_rate`], [`character_error_rate`]: WER and CER as `jiwer` computes them
+//!   (`tests/fixtures/jiwer.json`, written by `scripts/make_wer_fixture.py`).
 //!
 //! `tests/fixtures/sacrebleu.json`, written by `scripts/make_bleu_fixture.py` with the
 //! `sacrebleu` package, pins both against the reference implementation.
@@ -19,7 +21,9 @@
 mod bleu;
 mod chrf;
 mod tokenize;
+mod wer;
 
 pub use bleu::{Bleu, corpus_bleu};
 pub use chrf::corpus_chrf;
 pub use tokenize::tokenize_13a;
+pub use wer::{ErrorRate, character_error_rate, word_error_rate, words};

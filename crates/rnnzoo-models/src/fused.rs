@@ -57,6 +57,17 @@ pub trait SequenceBackend: Backend {
     /// Mean softmax cross-entropy of `logits [N, C]` against class indices, as a `[1]` tensor.
     fn cross_entropy(logits: FloatTensor<Self>, targets: Vec<usize>) -> FloatTensor<Self>;
 
+    /// Mean CTC loss of `logits [B, T, C]` as a `[1]` tensor: each utterance's
+    /// `-log p(targets[b] | logits[b, ..input_lengths[b]])` divided by its target length
+    /// (at least 1), averaged over the batch (PyTorch's `reduction="mean"`); an utterance
+    /// with no alignment counts 0 (PyTorch's `zero_infinity=True`).
+    fn ctc_loss(
+        logits: FloatTensor<Self>,
+        input_lengths: Vec<usize>,
+        targets: Vec<Vec<usize>>,
+        blank: usize,
+    ) -> FloatTensor<Self>;
+
     /// One Adam step: the updated parameter and moments (see `rnnzoo_kernels::adam`).
     fn adam_step(
         param: FloatTensor<Self>,
@@ -194,6 +205,17 @@ impl SequenceBackend for Flex {
         let logits = contiguous(logits);
         let classes = logits.shape()[1];
         let (loss, _) = rnnzoo_kernels::loss::forward(host(&logits), classes, &targets);
+        flex(vec![loss], vec![1])
+    }
+
+    fn ctc_loss(
+        logits: FlexTensor,
+        input_lengths: Vec<usize>,
+        targets: Vec<Vec<usize>>,
+        blank: usize,
+    ) -> FlexTensor {
+        let logits = contiguous(logits);
+        let (loss, _) = ctc_mean(&logits, &input_lengths, &targets, blank, false);
         flex(vec![loss], vec![1])
     }
 
@@ -358,6 +380,25 @@ impl<C: CheckpointStrategy> SequenceBackend for Autodiff<Flex, C> {
         }
     }
 
+    fn ctc_loss(
+        logits: FloatTensor<Self>,
+        input_lengths: Vec<usize>,
+        targets: Vec<Vec<usize>>,
+        blank: usize,
+    ) -> FloatTensor<Self> {
+        let nodes = [logits.node()];
+        let logits = contiguous(logits.into_primitive());
+        let (loss, grad) = ctc_mean(&logits, &input_lengths, &targets, blank, true);
+        let loss = flex(vec![loss], vec![1]);
+        match CtcBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let shape = logits.shape().to_vec();
+                prep.finish(Arc::new((grad.expect("asked for"), shape)), loss)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(loss),
+        }
+    }
+
     /// Optimizers update inner tensors; an autodiff caller gets the update untracked.
     fn adam_step(
         param: FloatTensor<Self>,
@@ -501,6 +542,60 @@ impl Backward<Flex, 1> for CrossEntropyBackward {
     }
 }
 
+/// [`SequenceBackend::ctc_loss`] on host values: the mean loss and, with `gradient`, its
+/// gradient with respect to the logits.
+fn ctc_mean(
+    logits: &FlexTensor,
+    input_lengths: &[usize],
+    targets: &[Vec<usize>],
+    blank: usize,
+    gradient: bool,
+) -> (f32, Option<Vec<f32>>) {
+    let shape = logits.shape();
+    let dims = [shape[0], shape[1], shape[2]];
+    let batch = dims[0].max(1) as f32;
+    let weights: Vec<f32> = targets
+        .iter()
+        .map(|t| 1.0 / (batch * t.len().max(1) as f32))
+        .collect();
+    let (losses, grad) = rnnzoo_kernels::ctc::ctc_loss(
+        host(logits),
+        dims,
+        input_lengths,
+        targets,
+        blank,
+        &weights,
+        gradient,
+    );
+    let mean: f64 = losses
+        .iter()
+        .zip(&weights)
+        .filter(|(l, _)| l.is_finite())
+        .map(|(l, &w)| l * w as f64)
+        .sum();
+    (mean as f32, grad)
+}
+
+/// The backward of [`SequenceBackend::ctc_loss`]: the forward already computed the gradient.
+#[derive(Debug)]
+struct CtcBackward;
+
+impl Backward<Flex, 1> for CtcBackward {
+    /// The gradient of the mean loss with respect to the logits, and their shape.
+    type State = Arc<(Vec<f32>, Vec<usize>)>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let scale = host(&grad)[0];
+        let [parent] = ops.parents;
+        if let Some(node) = parent {
+            let (d, shape) = ops.state.as_ref();
+            let d: Vec<f32> = d.iter().map(|&v| v * scale).collect();
+            grads.register::<Flex>(node.id, flex(d, shape.clone()));
+        }
+    }
+}
+
 /// The kernels' name for a cell.
 pub(crate) fn kernel_cell(cell: CellKind) -> rnnzoo_kernels::Cell {
     match cell {
@@ -570,6 +665,55 @@ pub(crate) fn run_sequence(
         cell: has_cell.then(|| state_rows(1)),
     };
     (outputs_3d, state)
+}
+
+/// Mean CTC loss of `logits [B, T, C]` (batch first; the softmax is applied here) against
+/// label sequences without blanks, utterance `b` using its first `input_lengths[b]` frames:
+/// PyTorch's `ctc_loss(log_softmax(x), …, reduction="mean", zero_infinity=True)`. Fused on the
+/// Flex backend (`rnnzoo_kernels::ctc`); Burn's `CTCLoss` elsewhere.
+pub fn ctc_loss(
+    logits: Tensor<3>,
+    input_lengths: &[usize],
+    targets: &[Vec<usize>],
+    blank: usize,
+) -> Tensor<1> {
+    let device = logits.device();
+    if !supports(&device) {
+        let [batch, _, _] = logits.dims();
+        let longest = targets.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let padded: Vec<i64> = targets
+            .iter()
+            .flat_map(|t| (0..longest).map(move |i| t.get(i).map_or(0, |&v| v as i64)))
+            .collect();
+        let ints = |v: Vec<i64>, shape: Vec<usize>| {
+            Tensor::<1, Int>::from_data(TensorData::new(v, shape), &device)
+        };
+        let log_probs = burn::tensor::activation::log_softmax(logits, 2).swap_dims(0, 1);
+        let loss = burn::nn::loss::CTCLossConfig::new()
+            .with_blank(blank)
+            .with_zero_infinity(true)
+            .init()
+            .forward_with_reduction(
+                log_probs,
+                ints(padded, vec![batch * longest]).reshape([batch, longest]),
+                ints(
+                    input_lengths.iter().map(|&l| l as i64).collect(),
+                    vec![batch],
+                ),
+                ints(
+                    targets.iter().map(|t| t.len() as i64).collect(),
+                    vec![batch],
+                ),
+                burn::nn::loss::Reduction::Mean,
+            );
+        return loss;
+    }
+    Tensor::<1>::from_dispatch(<Dispatch as SequenceBackend>::ctc_loss(
+        logits.into_dispatch(),
+        input_lengths.to_vec(),
+        targets.to_vec(),
+        blank,
+    ))
 }
 
 /// Mean softmax cross-entropy of `logits [N, C]` against the class indices `targets [N]`, as

@@ -4,7 +4,7 @@
 //!   gates), GRU (PyTorch's formulation). Each cell's equations are in its variant's doc.
 //! - [`Recurrent`]: any cell, stacked (`num_layers`), optionally bidirectional, with dropout
 //!   between layers, explicit initial and final states, and variable-length batches.
-//! - [`linear`], [`dense`], [`cross_entropy`]: a dense layer and the softmax cross-entropy,
+//! - [`linear`], [`dense`], [`cross_entropy`], [`ctc_loss`]: a dense layer, the softmax cross-entropy and CTC,
 //!   through the same CPU kernels as the layers on the Flex backend.
 //! - [`Recurrent::stepper`], [`TokenDecoder`]: step-by-step inference (sampling, decoding) on
 //!   host buffers that a step reuses.
@@ -39,7 +39,7 @@ pub mod weights;
 pub use adam::FusedAdam;
 pub use cell::{CellKind, CellState, CellWeights, RnnActivation};
 pub use clip::{clip_grad_norm, grad_norm};
-pub use fused::{cross_entropy, dense, linear};
+pub use fused::{cross_entropy, ctc_loss, dense, linear};
 pub use recurrent::{Recurrent, RecurrentConfig, RecurrentState};
 pub use rnnzoo_kernels::step::StackStepper;
 pub use step::TokenDecoder;
