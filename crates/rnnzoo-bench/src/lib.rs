@@ -10,6 +10,7 @@
 //! | e | `char_gen_infer` | Emb(96,128) -> 2x LSTM(512) -> Linear(512,96), batch 1, sampling 1000 chars one step at a time |
 //! | f | `seq2seq_train` | GRU encoder-decoder (Emb 8000x256, GRU 256), teacher forcing, B32, 20 -> 20, CE, backward, Adam |
 //! | g | `attn_seq2seq_train` | `rnnzoo_translate::model::Seq2Seq`: BiLSTM(256) encoder, bridge, LSTM(512) decoder, Luong general attention, B32, source lengths 16..30 (padding masked), 30 target tokens, CE, backward, clip 1.0, Adam |
+//! | h | `ctc_bilstm_train` | `rnnzoo_speech::model::AcousticModel`: 80 features x 400 frames (lengths 300..400), 3-layer BiLSTM(256), Linear(512, 29), CTC (mean, zero_infinity), B16, backward, clip 5, Adam |
 
 use std::time::Instant;
 
@@ -25,7 +26,7 @@ use rnnzoo_models::{
 use serde::Serialize;
 
 /// The config keys, in order.
-pub const KEYS: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
+pub const KEYS: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
 
 /// One config's result, with the reference script's JSON keys.
 #[derive(Clone, Debug, Serialize)]
@@ -392,6 +393,82 @@ fn attn_seq2seq_train(device: &Device) -> Config {
     }
 }
 
+fn ctc_bilstm_train(device: &Device) -> Config {
+    use rnnzoo_speech::model::AcousticModel;
+    let (f, h, l, c, b, t) = (80, 256, 3, 29, 16, 400);
+    let model: rnnzoo_config::ModelConfig = serde_yaml_ng::from_str(&format!(
+        "cell: lstm\nhidden: {h}\nlayers: {l}\nbidirectional: true\n"
+    ))
+    .expect("a valid model section");
+    let features: rnnzoo_config::FeaturesConfig =
+        serde_yaml_ng::from_str(&format!("mels: {f}\nstack: 1\n"))
+            .expect("a valid features section");
+    let model = AcousticModel::new(&model, &features, c, device);
+    // Four batches: input lengths 300..=400 frames of N(0, 1) features, targets of 40..=60
+    // labels in 1..C (0 is the blank).
+    let mut rng = SplitMix64::new(8);
+    let mut normal = move || {
+        let (u1, u2) = (rng.uniform().max(1e-12), rng.uniform());
+        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    };
+    let mut rng = SplitMix64::new(9);
+    // Per batch: each utterance's `[frames, F]` features, and its labels.
+    type Utterances = (Vec<Vec<f32>>, Vec<Vec<usize>>);
+    let batches: Vec<Utterances> = (0..4)
+        .map(|_| {
+            let feats = (0..b)
+                .map(|_| {
+                    let frames = 300 + rng.below(t - 299);
+                    (0..frames * f).map(|_| normal()).collect()
+                })
+                .collect();
+            let targets = (0..b)
+                .map(|_| {
+                    (0..40 + rng.below(21))
+                        .map(|_| 1 + rng.below(c - 1))
+                        .collect()
+                })
+                .collect();
+            (feats, targets)
+        })
+        .collect();
+    let frames: f64 = batches
+        .iter()
+        .map(|(x, _)| x.iter().map(|v| (v.len() / f) as f64).sum::<f64>())
+        .sum::<f64>()
+        / batches.len() as f64;
+    let mut trainer = Trainer::new(model, Some(5.0));
+    let params = trainer.params();
+    let device = device.clone();
+    let mut it = 0;
+    let step = move || {
+        let (feats, targets) = &batches[it % batches.len()];
+        it += 1;
+        let views: Vec<&[f32]> = feats.iter().map(Vec::as_slice).collect();
+        trainer.step(|m| {
+            let batch = m.batch(&views, &device);
+            let logits = m.forward(&batch);
+            rnnzoo_models::ctc_loss(logits, &batch.lengths, targets, 0)
+        });
+    };
+    // The reference's FLOP formula.
+    let mut fwd = 0;
+    for layer in 0..l {
+        let input = if layer == 0 { f } else { 2 * h };
+        fwd += 2 * (2 * 4 * h * (input + h));
+    }
+    fwd += 2 * 2 * h * c;
+    Config {
+        name: "ctc_bilstm_train",
+        warmup: 2,
+        iters: 8,
+        tokens_per_step: b * t,
+        flops_per_step: 3.0 * fwd as f64 * frames,
+        params,
+        step: Box::new(step),
+    }
+}
+
 fn build(key: &str, device: &Device) -> Option<Config> {
     let train = device.clone().autodiff();
     Some(match key {
@@ -402,6 +479,7 @@ fn build(key: &str, device: &Device) -> Option<Config> {
         "e" => char_gen_infer(device),
         "f" => seq2seq_train(&train),
         "g" => attn_seq2seq_train(&train),
+        "h" => ctc_bilstm_train(&train),
         _ => return None,
     })
 }

@@ -153,7 +153,8 @@ pub struct DecodeConfig {
     #[serde(default = "yes")]
     pub replace_unk: bool,
     /// Speech: a character n-gram language model for CTC prefix beam search, trained on this
-    /// text file (shallow fusion; none when absent).
+    /// text file, or on the training transcripts with `train` (shallow fusion; none when
+    /// absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lm_text: Option<PathBuf>,
     /// Speech: the n-gram order of `lm_text`.
@@ -948,6 +949,7 @@ impl ExperimentConfig {
                 TaskName::Sentiment => &["embedding", "head", "attention"],
                 TaskName::Memory => &["head"],
                 TaskName::Translate => &["embedding", "output"],
+                TaskName::Speech => &["output"],
             };
             if !(layer_ok || parts.contains(&name.as_str())) {
                 let names: Vec<String> = parts.iter().map(|p| format!("`{p}`")).collect();
@@ -1015,6 +1017,7 @@ impl ExperimentConfig {
             );
         }
         self.validate_translate()?;
+        self.validate_speech()?;
         let t = &self.train;
         match (t.steps, t.epochs) {
             (None, None) => return Err("train: give `steps` or `epochs`".into()),
@@ -1048,6 +1051,67 @@ impl ExperimentConfig {
         Ok(())
     }
 
+    /// The checks of speech keys: where they apply and their ranges.
+    fn validate_speech(&self) -> Result<(), String> {
+        let (f, d) = (&self.features, &self.decode);
+        if self.task != TaskName::Speech {
+            let defaults = DecodeConfig::default();
+            let misplaced = [
+                ("features", *f != FeaturesConfig::default()),
+                ("decode.lm_text", d.lm_text.is_some()),
+                ("decode.lm_order", d.lm_order != defaults.lm_order),
+                ("decode.lm_weight", d.lm_weight != defaults.lm_weight),
+                ("decode.lm_bonus", d.lm_bonus != defaults.lm_bonus),
+            ];
+            if let Some((key, _)) = misplaced.iter().find(|(_, set)| *set) {
+                return Err(format!("{key} applies to `task: speech` only"));
+            }
+            return Ok(());
+        }
+        if f.sample_rate < 1000 || f.sample_rate > 192_000 {
+            return Err(format!(
+                "features.sample_rate must be between 1000 and 192000 Hz, got {}",
+                f.sample_rate
+            ));
+        }
+        if f.mels == 0 || f.stack == 0 {
+            return Err("features: `mels` and `stack` must be positive".into());
+        }
+        let finite_positive = |v: f64| v.is_finite() && v > 0.0;
+        if !finite_positive(f.window_ms) || !finite_positive(f.hop_ms) {
+            return Err("features: `window_ms` and `hop_ms` must be positive".into());
+        }
+        let window = f.window_ms * f.sample_rate as f64 / 1000.0;
+        if window < 8.0 || f.hop_ms > f.window_ms {
+            return Err(format!(
+                "features: a window of {} ms is {window:.0} samples at {} Hz (at least 8 needed), and the hop ({} ms) must not exceed it",
+                f.window_ms, f.sample_rate, f.hop_ms
+            ));
+        }
+        if f.spec_augment.freq_width >= f.mels {
+            return Err(format!(
+                "features.spec_augment.freq_width ({}) must be below `mels` ({})",
+                f.spec_augment.freq_width, f.mels
+            ));
+        }
+        if !(1..=5).contains(&d.lm_order) {
+            return Err(format!(
+                "decode.lm_order must be 1 to 5, got {}",
+                d.lm_order
+            ));
+        }
+        if !d.lm_weight.is_finite() || d.lm_weight < 0.0 || !d.lm_bonus.is_finite() {
+            return Err(
+                "decode: `lm_weight` must be a finite non-negative number and `lm_bonus` finite"
+                    .into(),
+            );
+        }
+        if d.beam == 0 {
+            return Err("decode.beam must be at least 1".into());
+        }
+        Ok(())
+    }
+
     /// The checks of translation keys: where they apply and their ranges.
     fn validate_translate(&self) -> Result<(), String> {
         let (d, m, t) = (&self.data, &self.model, &self.train);
@@ -1061,7 +1125,17 @@ impl ExperimentConfig {
                 ("model.decoder_hidden", m.decoder_hidden.is_some()),
                 ("train.teacher_forcing", t.teacher_forcing != 1.0),
                 ("train.label_smoothing", t.label_smoothing != 0.0),
-                ("decode", self.decode != DecodeConfig::default()),
+                (
+                    "decode",
+                    self.task != TaskName::Speech && self.decode != DecodeConfig::default(),
+                ),
+                ("decode.valid_beam", self.decode.valid_beam != 1),
+                ("decode.length_penalty", self.decode.length_penalty != 1.0),
+                (
+                    "decode.max_length_ratio",
+                    self.decode.max_length_ratio != DecodeConfig::default().max_length_ratio,
+                ),
+                ("decode.replace_unk", !self.decode.replace_unk),
             ];
             if let Some((key, _)) = misplaced.iter().find(|(_, set)| *set) {
                 return Err(format!("{key} applies to translation (`task: translate`)"));

@@ -63,7 +63,14 @@ pub enum CorpusError {
 }
 
 /// Named corpora that `scripts/fetch-data.sh` can fetch.
-pub const KNOWN_CORPORA: &[&str] = &["shakespeare", "vader", "fortunes", "bible"];
+pub const KNOWN_CORPORA: &[&str] = &[
+    "shakespeare",
+    "vader",
+    "fortunes",
+    "bible",
+    "speech-en",
+    "fillets-nl",
+];
 
 /// Other data `scripts/fetch-data.sh` can fetch: pretrained word vectors.
 pub const KNOWN_VECTORS: &[&str] = &["minilm"];

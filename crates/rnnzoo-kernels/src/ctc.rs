@@ -115,7 +115,13 @@ fn utterance(
     gradient: bool,
 ) -> Utterance {
     let s_len = 2 * labels.len() + 1;
-    let label = |s: usize| if s % 2 == 0 { blank } else { labels[s / 2] };
+    let label = |s: usize| {
+        if s.is_multiple_of(2) {
+            blank
+        } else {
+            labels[s / 2]
+        }
+    };
     if frames == 0 {
         let loss = if labels.is_empty() {
             0.0

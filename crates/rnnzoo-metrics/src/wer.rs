@@ -79,8 +79,8 @@ fn counts<T: PartialEq>(reference: &[T], hypothesis: &[T]) -> [usize; 4] {
     for i in 0..=n {
         d[i * w] = i;
     }
-    for j in 0..=m {
-        d[j] = j;
+    for (j, cell) in d[..w].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=n {
         for j in 1..=m {

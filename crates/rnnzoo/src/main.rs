@@ -134,7 +134,7 @@ enum Command {
     /// Time the reference configs of shared/bench/torch_rnn_bench.py (see crates/rnnzoo-bench).
     Bench {
         /// Comma-separated config keys.
-        #[arg(long, default_value = "a,b,c,d,e,f,g")]
+        #[arg(long, default_value = "a,b,c,d,e,f,g,h")]
         configs: String,
         /// Worker threads (the rayon pool of the flex backend).
         #[arg(long, default_value_t = 2)]
@@ -172,6 +172,25 @@ enum Command {
         #[arg(long, value_name = "OUT.png")]
         attention_png: Option<PathBuf>,
     },
+    /// Transcribe audio files (WAV, FLAC or Ogg Vorbis; any sample rate and channel count)
+    /// with a trained speech run.
+    Transcribe {
+        /// The run directory.
+        run: PathBuf,
+        /// Audio files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Beam width of the CTC prefix search (the run's `decode.beam` when absent; 1 is best
+        /// path unless a language model is used).
+        #[arg(long)]
+        beam: Option<usize>,
+        /// Weight of the run's character language model (`decode.lm_text`); 0 turns it off.
+        #[arg(long)]
+        lm_weight: Option<f64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Log-probability and perplexity of sentences under a trained language model.
     Score {
         /// The run directory.
@@ -196,6 +215,7 @@ fn task(name: TaskName) -> &'static dyn TaskVerbs {
         TaskName::Sentiment => &rnnzoo_sentiment::runner::ClassifierTask,
         TaskName::Memory => &rnnzoo_memory::runner::MemoryTask,
         TaskName::Translate => &rnnzoo_translate::runner::TranslationTask,
+        TaskName::Speech => &rnnzoo_speech::runner::SpeechTask,
     }
 }
 
@@ -491,6 +511,19 @@ fn run_command(command: Command) -> Result<(), String> {
                 None => Inputs::Texts(&texts),
             };
             rnnzoo_translate::runner::translate(&run, inputs, beam, json, attention_png.as_deref())
+        }
+        Command::Transcribe {
+            run,
+            files,
+            beam,
+            lm_weight,
+            json,
+        } => {
+            match task_of(&run)? {
+                TaskName::Speech => {}
+                other => return Err(task(other).unsupported(&run, "transcribe")),
+            }
+            rnnzoo_speech::runner::transcribe(&run, &files, beam, lm_weight, json)
         }
         Command::Score {
             run,
