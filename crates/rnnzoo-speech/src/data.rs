@@ -1,6 +1,7 @@
 //! The utterances of a run: a manifest of audio files and transcripts, split by whole speakers
 //! (seeded), the alphabet of the training transcripts, and every utterance's normalised log-mel
-//! features (computed once, on all threads).
+//! features (computed once, on all threads, and cached on disk beside the audio in
+//! `.rnnzoo-features/`).
 //!
 //! A manifest is UTF-8 text, one utterance a line: `path<TAB>transcript`, optionally
 //! `<TAB>speaker`; paths are relative to the manifest's folder; blank lines and lines starting
@@ -200,18 +201,83 @@ pub fn file_features(bank: &LogMel, path: &Path, rate: u32) -> Result<Vec<f32>, 
     Ok(features)
 }
 
-/// Features of every entry, on all threads; the first file that does not decode is the error.
+/// FNV-1a, for cache keys (stable across runs and platforms, unlike `std`'s hasher).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Where the features of `path` under `config` are cached: `.rnnzoo-features/` beside the audio
+/// file, keyed by the features config and the file's size and modification time, so an edited
+/// file or a changed config is computed afresh.
+fn cache_path(config: &rnnzoo_config::FeaturesConfig, path: &Path) -> Option<PathBuf> {
+    let meta = std::fs::metadata(path).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    let key = format!(
+        "{}|{}|{}|{}|{}|{}|{modified}",
+        path.file_name()?.to_string_lossy(),
+        meta.len(),
+        config.sample_rate,
+        config.mels,
+        config.window_ms,
+        config.hop_ms
+    );
+    let name = format!(
+        "{}.{:016x}.f32",
+        path.file_stem()?.to_string_lossy(),
+        fnv1a(key.as_bytes())
+    );
+    Some(path.parent()?.join(".rnnzoo-features").join(name))
+}
+
+/// [`file_features`] through the on-disk cache: read when present, else computed and written
+/// (a cache that cannot be written is skipped, never an error).
+fn cached_features(
+    config: &rnnzoo_config::FeaturesConfig,
+    bank: &LogMel,
+    path: &Path,
+) -> Result<Vec<f32>, SpeechError> {
+    let cache = cache_path(config, path);
+    if let Some(bytes) = cache.as_ref().and_then(|c| std::fs::read(c).ok())
+        && bytes.len().is_multiple_of(4 * bank.mels())
+        && !bytes.is_empty()
+    {
+        return Ok(bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect());
+    }
+    let features = file_features(bank, path, config.sample_rate)?;
+    if let Some(cache) = cache {
+        let bytes: Vec<u8> = features.iter().flat_map(|v| v.to_le_bytes()).collect();
+        if let Some(dir) = cache.parent()
+            && std::fs::create_dir_all(dir).is_ok()
+        {
+            // Best effort: a read-only data folder only loses the cache.
+            let _ = rnnzoo_models::weights::write_atomic(&cache, &bytes);
+        }
+    }
+    Ok(features)
+}
+
+/// Features of every entry, on all threads (cached on disk beside the audio); the first file
+/// that does not decode is the error.
 pub fn featurise(
     config: &ExperimentConfig,
     entries: &[&Entry],
     alphabet: &Alphabet,
 ) -> Result<Vec<Utterance>, SpeechError> {
     let bank = LogMel::new(&config.features);
-    let rate = config.features.sample_rate;
     entries
         .par_iter()
         .map(|e| {
-            let features = file_features(&bank, &e.path, rate)?;
+            let features = cached_features(&config.features, &bank, &e.path)?;
             let frames = features.len() / bank.mels();
             Ok(Utterance {
                 features,
@@ -376,6 +442,48 @@ mod tests {
             e.contains("m.tsv:1") && e.contains("empty transcript"),
             "{e}"
         );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn cached_features_equal_fresh_ones_and_follow_the_file() {
+        let dir = std::env::temp_dir().join(format!("rnnzoo-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tone.wav");
+        let write = |freq: f32| {
+            let spec = hound::WavSpec {
+                channels: 1,
+                sample_rate: 8000,
+                bits_per_sample: 16,
+                sample_format: hound::SampleFormat::Int,
+            };
+            let mut w = hound::WavWriter::create(&path, spec).unwrap();
+            for i in 0..4000 {
+                let v = (2.0 * std::f32::consts::PI * freq * i as f32 / 8000.0).sin();
+                w.write_sample((v * 20_000.0) as i16).unwrap();
+            }
+            w.finalize().unwrap();
+        };
+        write(500.0);
+        let config = rnnzoo_config::FeaturesConfig {
+            sample_rate: 8000,
+            mels: 23,
+            ..Default::default()
+        };
+        let bank = LogMel::new(&config);
+        let fresh = file_features(&bank, &path, 8000).unwrap();
+        let first = cached_features(&config, &bank, &path).unwrap();
+        let cache = cache_path(&config, &path).unwrap();
+        assert!(cache.is_file(), "the cache is written");
+        let again = cached_features(&config, &bank, &path).unwrap();
+        assert_eq!(first, fresh);
+        assert_eq!(again, fresh);
+        // A rewritten file (new size or time) is computed afresh.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write(1500.0);
+        let changed = cached_features(&config, &bank, &path).unwrap();
+        assert_ne!(changed, fresh);
+        assert_eq!(changed, file_features(&bank, &path, 8000).unwrap());
         std::fs::remove_dir_all(&dir).ok();
     }
 
