@@ -318,17 +318,25 @@ pub fn ctc_min_frames(targets: &[usize]) -> usize {
 }
 
 /// Reads the manifest, splits it (writing `split.json` and `alphabet.json` to a new run, or
-/// reading them back when resuming) and computes every utterance's features.
+/// reading them back when resuming) and computes the utterances' features: every split's, or
+/// with `test_only` (evaluating a trained run) the test split's alone.
 pub fn prepare(
     config: &ExperimentConfig,
     run: &RunDir,
     resume: bool,
+    test_only: bool,
 ) -> Result<Prepared, SpeechError> {
     let manifest = manifest_path(config)?;
     let entries = read_manifest(&manifest)?;
     let split_path = run.path.join("split.json");
     let alphabet_path = run.path.join("alphabet.json");
-    let (split, alphabet) = if resume && split_path.is_file() {
+    if resume && !split_path.is_file() {
+        return Err(SpeechError::Other(format!(
+            "{}: missing; the run's split cannot be recovered (train a new run)",
+            split_path.display()
+        )));
+    }
+    let (split, alphabet) = if resume {
         let text =
             std::fs::read_to_string(&split_path).map_err(|e| SpeechError::io(&split_path, e))?;
         let split: SplitFile = serde_json::from_str(&text)
@@ -386,6 +394,9 @@ pub fn prepare(
     let start = Instant::now();
     let mut splits: [Vec<Utterance>; 3] = Default::default();
     for (s, indices) in split.utterances.iter().enumerate() {
+        if test_only && s != 2 {
+            continue;
+        }
         let chosen: Vec<&Entry> = indices.iter().map(|&i| &entries[i]).collect();
         splits[s] = featurise(config, &chosen, &alphabet)?;
     }

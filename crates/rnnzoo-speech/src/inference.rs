@@ -338,7 +338,7 @@ impl TrainedRun {
     /// Decodes the run's test split (greedy, beam, beam with LM), rewriting `test.hyp.txt`
     /// and `test.ref.txt`.
     pub fn evaluate(&self) -> Result<Vec<Scores>, SpeechError> {
-        let prepared = prepare(&self.config, &self.run, true)?;
+        let prepared = prepare(&self.config, &self.run, true, true)?;
         evaluate_test(&self.model, &prepared, &self.config, &self.run)
     }
 }

@@ -173,7 +173,7 @@ pub fn train(
     println!("run: {}", run.path.display());
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
-    let data = prepare(config, &run, resume.is_some())?;
+    let data = prepare(config, &run, resume.is_some(), false)?;
     let classes = data.alphabet.classes();
     let model = AcousticModel::new(&config.model, &config.features, classes, &train_device);
     let m = &config.model;
