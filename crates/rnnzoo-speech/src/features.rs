@@ -5,6 +5,11 @@
 //! `|X_k|²` (`realfft`) goes through `mels` triangular filters spaced evenly on the HTK mel
 //! scale `m(f) = 2595 log10(1 + f/700)` from 0 Hz to Nyquist (torchaudio's `MelSpectrogram`
 //! defaults: `mel_scale="htk"`, `norm=None`), then `log(· + 1e-6)`.
+//!
+//! The FFT is `realfft`'s rather than Burn's `burn-signal` (`stft`): on 60 s of 16 kHz audio
+//! (5,998 frames of 400 samples, n_fft 512) `realfft` frame by frame took 4.2 ms, Burn's `stft`
+//! on the Flex backend 46.9 ms, 11x slower (measured 2026-12-02, one process, same machine).
+//! Burn's would also need burn-flex's `fft` feature, which rebuilds Burn.
 
 use std::sync::Arc;
 
