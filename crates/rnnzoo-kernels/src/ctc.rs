@@ -26,7 +26,7 @@ struct Utterance {
 
 /// `log(e^a + e^b)` with `-∞` handled.
 #[inline]
-fn log_add(a: f64, b: f64) -> f64 {
+pub fn log_add(a: f64, b: f64) -> f64 {
     if a == f64::NEG_INFINITY {
         return b;
     }

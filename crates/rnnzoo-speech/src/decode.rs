@@ -10,21 +10,10 @@
 
 use std::collections::HashMap;
 
+use rnnzoo_kernels::ctc::log_add;
 use rnnzoo_ngram::KneserNey;
 
 use crate::text::{Alphabet, BLANK};
-
-/// `log(e^a + e^b)`.
-fn log_add(a: f64, b: f64) -> f64 {
-    if a == f64::NEG_INFINITY {
-        return b;
-    }
-    if b == f64::NEG_INFINITY {
-        return a;
-    }
-    let (hi, lo) = if a > b { (a, b) } else { (b, a) };
-    hi + (lo - hi).exp().ln_1p()
-}
 
 /// Log-softmax of each of the first `frames` rows of `logits [_, classes]`.
 pub fn log_softmax(logits: &[f32], frames: usize, classes: usize) -> Vec<f64> {
