@@ -336,6 +336,7 @@ impl StackStepper {
             from.iter().all(|&f| f < self.rows),
             "a row to gather is not in use"
         );
+        let in_use = self.rows;
         self.set_rows(from.len());
         for l in &mut self.layers {
             let h = l.hidden;
@@ -343,7 +344,8 @@ impl StackStepper {
                 if v.is_empty() {
                     continue;
                 }
-                let old: Vec<f32> = v.clone();
+                // Only the rows in use, not the whole batch's buffer.
+                let old: Vec<f32> = v[..in_use * h].to_vec();
                 for (r, &f) in from.iter().enumerate() {
                     v[r * h..(r + 1) * h].copy_from_slice(&old[f * h..(f + 1) * h]);
                 }

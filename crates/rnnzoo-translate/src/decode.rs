@@ -297,7 +297,7 @@ impl StepDecoder {
         );
         self.stack.gather_rows(from);
         let h = self.hidden;
-        let attended = self.attended.clone();
+        let attended = self.attended[..self.rows * h].to_vec();
         for (r, &f) in from.iter().enumerate() {
             self.attended[r * h..(r + 1) * h].copy_from_slice(&attended[f * h..(f + 1) * h]);
         }
