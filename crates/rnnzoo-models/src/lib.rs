@@ -8,6 +8,9 @@
 //!   through the same CPU kernels as the layers on the Flex backend.
 //! - [`Recurrent::stepper`], [`TokenDecoder`]: step-by-step inference (sampling, decoding) on
 //!   host buffers that a step reuses.
+//! - [`attention::AttentionDecoder`]: an attentional recurrent decoder (Luong et al. 2015) over
+//!   a [`attention::Memory`], decoded greedily or by beam search in [`decode`]; the encoder of
+//!   translation and the CNN of [`captioner::Captioner`] both feed it.
 //! - [`FusedAdam`]: Burn's Adam with a single-pass, multi-threaded update on the Flex backend.
 //! - [`clip_grad_norm`]: global gradient-norm clipping, as PyTorch's `clip_grad_norm_`.
 //! - [`weights`]: import and export of a layer under PyTorch's parameter names (safetensors).
@@ -29,10 +32,13 @@
 //! ```
 
 mod adam;
+pub mod attention;
+pub mod captioner;
 mod cell;
 mod clip;
 mod fused;
 mod recurrent;
+pub mod decode;
 mod step;
 pub mod weights;
 

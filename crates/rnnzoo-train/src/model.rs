@@ -1,6 +1,7 @@
 //! The `model:` section of a config, mapped onto the shared recurrent layer.
 
-use rnnzoo_config::{ActivationName, CellName, ModelConfig};
+use rnnzoo_config::{ActivationName, AttentionName, CellName, ModelConfig};
+use rnnzoo_models::attention::AttentionKind;
 use rnnzoo_models::{CellKind, RecurrentConfig, RnnActivation};
 
 /// The cell a config names.
@@ -25,4 +26,14 @@ pub fn recurrent_config(model: &ModelConfig, input_size: usize) -> RecurrentConf
         .with_bidirectional(model.bidirectional)
         .with_dropout(model.dropout)
         .with_forget_bias(model.forget_bias)
+}
+
+/// The attention a config names.
+pub fn attention_kind(name: AttentionName) -> AttentionKind {
+    match name {
+        AttentionName::None => AttentionKind::None,
+        AttentionName::Dot => AttentionKind::Dot,
+        AttentionName::General => AttentionKind::General,
+        AttentionName::Bahdanau => AttentionKind::Bahdanau,
+    }
 }

@@ -49,7 +49,7 @@ pub struct Evaluation {
 
 /// Mean cross-entropy per target token (with `</s>`) under teacher forcing, no smoothing.
 pub fn teacher_forced_loss(model: &Seq2Seq, set: &[Encoded], batch: usize) -> f64 {
-    let device = model.output.weight.device();
+    let device = model.decoder.output.weight.device();
     let (mut total, mut count) = (0.0f64, 0usize);
     for chunk in set.chunks(batch.max(1)) {
         let pairs: Vec<(&[usize], &[usize])> = chunk
@@ -83,7 +83,7 @@ pub fn decode_all(
     let mut order: Vec<usize> = (0..sources.len()).collect();
     order.sort_by_key(|&i| sources[i].len());
     let mut out: Vec<Option<Hypothesis>> = vec![None; sources.len()];
-    let mut decoder = StepDecoder::with_capacity(model, DECODE_BATCH * beam.max(1));
+    let mut decoder = StepDecoder::with_capacity(&model.decoder, DECODE_BATCH * beam.max(1));
     for chunk in order.chunks(DECODE_BATCH) {
         let batch: Vec<&[usize]> = chunk.iter().map(|&i| sources[i]).collect();
         let lengths: Vec<usize> = batch

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::Device;
-use rnnzoo_config::{AttentionName, ExperimentConfig};
+use rnnzoo_config::ExperimentConfig;
 use rnnzoo_data::{SplitMix64, bucketed_batches};
 use rnnzoo_train::optim::build_optimizer;
 use rnnzoo_train::rundir::RunDir;
@@ -90,16 +90,16 @@ impl Task for TranslationTask<'_> {
             match name.as_str() {
                 "embedding" => {
                     model.source_embedding = model.source_embedding.no_grad();
-                    model.target_embedding = model.target_embedding.no_grad();
+                    model.decoder.embedding = model.decoder.embedding.no_grad();
                 }
-                "output" => model.output = model.output.no_grad(),
+                "output" => model.decoder.output = model.decoder.output.no_grad(),
                 layer => {
                     if let Some(k) = layer
                         .strip_prefix("layers.")
                         .and_then(|k| k.parse::<usize>().ok())
                     {
                         model.encoder.freeze_layer(k);
-                        model.decoder.freeze_layer(k);
+                        model.decoder.recurrent.freeze_layer(k);
                     }
                 }
             }
@@ -183,16 +183,6 @@ fn validation_subset(config: &ExperimentConfig, valid: &[Encoded]) -> Vec<Encode
         .collect()
 }
 
-/// The attention kind's name, as configs write it.
-pub fn attention_name(kind: AttentionName) -> &'static str {
-    match kind {
-        AttentionName::None => "none",
-        AttentionName::Bahdanau => "bahdanau",
-        AttentionName::Dot => "dot",
-        AttentionName::General => "general",
-    }
-}
-
 /// Trains a translation model for `config` in a new run directory under `runs_root`, or
 /// continues the run at `resume` from its latest checkpoint; then translates the test split
 /// with the best checkpoint and writes `test.hyp.txt`, `test.ref.txt` and `summary.json`.
@@ -228,8 +218,8 @@ pub fn train(
         m.layers,
         m.hidden,
         model.hidden_size(),
-        attention_name(model.attention_kind),
-        if model.input_feeding {
+        model.decoder.kind.name(),
+        if model.decoder.input_feeding {
             " with input feeding"
         } else {
             ""
@@ -276,7 +266,7 @@ pub fn train(
     let summary = Summary {
         name: config.name.clone(),
         cell: rnnzoo_train::model::cell_kind(m).name().into(),
-        attention: attention_name(best.attention_kind).into(),
+        attention: best.decoder.kind.name().into(),
         parameters: best.num_params(),
         steps: state.step,
         best_valid_bleu: best_valid[1],

@@ -95,7 +95,7 @@ fn step_decoder_logits_equal_the_teacher_forced_forward() {
             let whole = host(model.logits_at(attended, &all)); // [B·T, V]
             // The step path, fed the same inputs (<s> then the target, padding after).
             let sources: Vec<&[usize]> = data.iter().map(|(s, _)| s.as_slice()).collect();
-            let mut decoder = StepDecoder::new(&model, &encode_sources(&model, &sources), 1);
+            let mut decoder = StepDecoder::new(&model.decoder, &encode_sources(&model, &sources), 1);
             let inputs: Vec<i64> = batch
                 .target_in
                 .clone()
@@ -155,7 +155,8 @@ fn step_by_step_training_equals_the_whole_sequence_forward() {
                 0.0,
             );
             let grad = model
-                .target_embedding
+                .decoder
+                .embedding
                 .weight
                 .grad(&loss.backward())
                 .unwrap();
@@ -216,7 +217,7 @@ fn beam_of_one_is_greedy_and_batches_decode_as_single_sentences() {
                 assert!((x.log_prob - y.log_prob).abs() < 1e-4, "{what} log p");
             }
         };
-        let mut reused = StepDecoder::with_capacity(&model, sources.len() * 4);
+        let mut reused = StepDecoder::with_capacity(&model.decoder, sources.len() * 4);
         for batch in [&sources[1..], &sources[..1], &sources[..]] {
             let n = batch.len();
             let lengths = &lengths[lengths.len() - n..];
@@ -312,7 +313,7 @@ fn the_decoder_starts_from_the_source() {
     let a: &[usize] = &[4, 5, 6];
     let b: &[usize] = &[4, 5, 7];
     let first = |s: &[usize]| {
-        let mut d = StepDecoder::new(&model, &encode_sources(&model, &[s]), 1);
+        let mut d = StepDecoder::new(&model.decoder, &encode_sources(&model, &[s]), 1);
         d.step(&[BOS]).to_vec()
     };
     assert!(max_diff(&first(a), &first(b)) > 1e-4);
