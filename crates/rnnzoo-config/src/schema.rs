@@ -21,6 +21,50 @@ pub enum TaskName {
     /// Speech recognition: log-mel features, a deep (bidirectional) recurrent network and CTC
     /// over characters; CER and WER.
     Speech,
+    /// Image captioning: a CNN encoder and a recurrent decoder (optionally attending over the
+    /// image grid); BLEU-1..4 and CIDEr-D.
+    Caption,
+}
+
+/// Images of captioning: rasterised or resized to `size` x `size` RGB.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesConfig {
+    /// Side in pixels of the square RGB image the CNN reads.
+    #[serde(default = "default_image_size")]
+    pub size: usize,
+    /// Training augmentation: each image is shifted by up to this many pixels in each
+    /// direction (a random crop of the image padded with its background); no flips, since
+    /// a flipped "left arrow" is no longer one. 0 turns it off.
+    #[serde(default = "default_shift")]
+    pub shift: usize,
+}
+
+fn default_image_size() -> usize {
+    64
+}
+fn default_shift() -> usize {
+    4
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        Self {
+            size: default_image_size(),
+            shift: default_shift(),
+        }
+    }
+}
+
+/// How a captioner's image feature enters its decoder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFeedName {
+    /// As the decoder's initial hidden state, `tanh(W g + b)` (every layer).
+    #[default]
+    State,
+    /// As the decoder's first input, in place of `<s>` (Show and Tell).
+    Input,
 }
 
 /// Audio features of speech recognition: an 80-bin log-mel filterbank by default.
@@ -398,6 +442,9 @@ pub struct ExperimentConfig {
     /// Audio features (speech recognition).
     #[serde(default)]
     pub features: FeaturesConfig,
+    /// Image size and augmentation (captioning).
+    #[serde(default)]
+    pub images: ImagesConfig,
     /// Fine-tuning: start from this trained run's weights and vocabulary (its `model` section
     /// is used when the config has none; an explicit one must match its architecture).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -533,8 +580,14 @@ pub struct DataConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<String>,
     /// Translation: pairs with more tokens than this on either side are left out.
+    /// Captioning: captions with more words are left out of training, and decoding stops
+    /// after this many words (20 when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<usize>,
+    /// Captioning with `path` (a captions file): the folder of its images (the captions
+    /// file's own folder when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_dir: Option<PathBuf>,
     /// Use only the first this many characters of the training text (quick runs).
     #[serde(default)]
     pub max_train_chars: Option<usize>,
@@ -661,6 +714,20 @@ pub struct ModelConfig {
     /// absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decoder_hidden: Option<usize>,
+    /// Captioning: output channels of each CNN block (conv3x3, batch norm, ReLU, 2x2 max
+    /// pooling).
+    #[serde(default = "default_cnn", skip_serializing_if = "is_default_cnn")]
+    pub cnn: Vec<usize>,
+    /// Captioning: how the pooled image feature enters the decoder.
+    #[serde(default)]
+    pub image_feed: ImageFeedName,
+}
+
+fn default_cnn() -> Vec<usize> {
+    vec![32, 64, 128]
+}
+fn is_default_cnn(v: &[usize]) -> bool {
+    v == default_cnn()
 }
 
 fn default_embedding() -> EmbeddingSpec {
@@ -950,6 +1017,7 @@ impl ExperimentConfig {
                 TaskName::Memory => &["head"],
                 TaskName::Translate => &["embedding", "output"],
                 TaskName::Speech => &["output"],
+                TaskName::Caption => &["cnn", "embedding", "output"],
             };
             if !(layer_ok || parts.contains(&name.as_str())) {
                 let names: Vec<String> = parts.iter().map(|p| format!("`{p}`")).collect();
@@ -1018,6 +1086,7 @@ impl ExperimentConfig {
         }
         self.validate_translate()?;
         self.validate_speech()?;
+        self.validate_caption()?;
         let t = &self.train;
         match (t.steps, t.epochs) {
             (None, None) => return Err("train: give `steps` or `epochs`".into()),
@@ -1112,25 +1181,107 @@ impl ExperimentConfig {
         Ok(())
     }
 
+    /// The checks of captioning keys: where they apply and their ranges.
+    fn validate_caption(&self) -> Result<(), String> {
+        let (d, m) = (&self.data, &self.model);
+        if self.task != TaskName::Caption {
+            let misplaced = [
+                ("images", self.images != ImagesConfig::default()),
+                ("data.image_dir", d.image_dir.is_some()),
+                ("model.cnn", m.cnn != default_cnn()),
+                ("model.image_feed", m.image_feed != ImageFeedName::State),
+            ];
+            if let Some((key, _)) = misplaced.iter().find(|(_, set)| *set) {
+                return Err(format!("{key} applies to captioning (`task: caption`)"));
+            }
+            return Ok(());
+        }
+        if let Some(c) = &d.corpus
+            && c != "openmoji"
+        {
+            return Err(format!(
+                "data.corpus: `{c}` has no images; captioning has `openmoji`, or give `path` (a captions file of `image,caption` lines)"
+            ));
+        }
+        if d.image_dir.is_some() && d.path.is_none() {
+            return Err("data.image_dir applies with `path`, a captions file".into());
+        }
+        if m.cnn.is_empty() || m.cnn.contains(&0) {
+            return Err(
+                "model.cnn: give each block's channels, all positive (e.g. [32, 64, 128])".into(),
+            );
+        }
+        if m.bidirectional {
+            return Err(
+                "model.bidirectional: a caption decoder writes left to right; set it to false"
+                    .into(),
+            );
+        }
+        let blocks = m.cnn.len() as u32;
+        if self.images.size < 2usize.pow(blocks) || self.images.size > 1024 {
+            return Err(format!(
+                "images.size ({}) must be at least 2^{blocks} = {} (each CNN block halves it) and at most 1024",
+                self.images.size,
+                2usize.pow(blocks)
+            ));
+        }
+        if self.images.shift >= self.images.size / 2 {
+            return Err(format!(
+                "images.shift ({}) must be below half of images.size ({})",
+                self.images.shift, self.images.size
+            ));
+        }
+        let channels = m.cnn[m.cnn.len() - 1];
+        if m.attention == Some(AttentionName::Dot) && m.hidden != channels {
+            return Err(format!(
+                "model.attention: `dot` needs `hidden` ({}) equal to the last CNN block's channels ({channels}); use `general`",
+                m.hidden
+            ));
+        }
+        if m.input_feeding && m.attention == Some(AttentionName::None) {
+            return Err("model.input_feeding needs attention (`model.attention` is `none`)".into());
+        }
+        if d.max_length == Some(0) {
+            return Err("data.max_length must be positive".into());
+        }
+        if self.decode.beam == 0 || self.decode.valid_beam == 0 {
+            return Err("decode: `beam` and `valid_beam` must be at least 1".into());
+        }
+        let p = self.decode.length_penalty;
+        if !p.is_finite() || p < 0.0 {
+            return Err("decode.length_penalty must be >= 0".into());
+        }
+        Ok(())
+    }
+
     /// The checks of translation keys: where they apply and their ranges.
     fn validate_translate(&self) -> Result<(), String> {
         let (d, m, t) = (&self.data, &self.model, &self.train);
+        let caption = self.task == TaskName::Caption;
         if self.task != TaskName::Translate {
             let misplaced = [
                 ("data.target_path", d.target_path.is_some()),
                 ("data.direction", d.direction.is_some()),
-                ("data.max_length", d.max_length.is_some()),
-                ("model.attention", m.attention.is_some()),
-                ("model.input_feeding", m.input_feeding),
+                ("data.max_length", d.max_length.is_some() && !caption),
+                ("model.attention", m.attention.is_some() && !caption),
+                ("model.input_feeding", m.input_feeding && !caption),
                 ("model.decoder_hidden", m.decoder_hidden.is_some()),
                 ("train.teacher_forcing", t.teacher_forcing != 1.0),
-                ("train.label_smoothing", t.label_smoothing != 0.0),
+                (
+                    "train.label_smoothing",
+                    t.label_smoothing != 0.0 && !caption,
+                ),
                 (
                     "decode",
-                    self.task != TaskName::Speech && self.decode != DecodeConfig::default(),
+                    !caption
+                        && self.task != TaskName::Speech
+                        && self.decode != DecodeConfig::default(),
                 ),
-                ("decode.valid_beam", self.decode.valid_beam != 1),
-                ("decode.length_penalty", self.decode.length_penalty != 1.0),
+                ("decode.valid_beam", self.decode.valid_beam != 1 && !caption),
+                (
+                    "decode.length_penalty",
+                    self.decode.length_penalty != 1.0 && !caption,
+                ),
                 (
                     "decode.max_length_ratio",
                     self.decode.max_length_ratio != DecodeConfig::default().max_length_ratio,

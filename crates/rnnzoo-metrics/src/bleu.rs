@@ -49,35 +49,83 @@ pub fn corpus_bleu<H: AsRef<str>, R: AsRef<str>>(hypotheses: &[H], references: &
         references.len(),
         "one reference per hypothesis"
     );
+    let references: Vec<[&str; 1]> = references.iter().map(|r| [r.as_ref()]).collect();
+    corpus_bleu_multi(hypotheses, &references, MAX_ORDER)
+}
+
+/// Corpus BLEU-`max_order` of `hypotheses` against any number of references each, as
+/// sacreBLEU's `BLEU(max_ngram_order=max_order)` computes it with several reference streams:
+/// each n-gram count is clipped by its highest count in any one reference, and the reference
+/// length of a sentence is that of its reference closest in length (the shorter on a tie).
+/// BLEU-n (n = 1..4, the captioning literature's BLEU-1..4) is the geometric mean of the first
+/// `n` precisions times the brevity penalty.
+///
+/// # Panics
+/// When the lists differ in length, a hypothesis has no reference, or `max_order` is not 1..=4.
+pub fn corpus_bleu_multi<H: AsRef<str>, R: AsRef<str>>(
+    hypotheses: &[H],
+    references: &[impl AsRef<[R]>],
+    max_order: usize,
+) -> Bleu {
+    assert_eq!(
+        hypotheses.len(),
+        references.len(),
+        "one list of references per hypothesis"
+    );
+    assert!(
+        (1..=MAX_ORDER).contains(&max_order),
+        "BLEU orders are 1 to 4"
+    );
     let mut correct = [0usize; MAX_ORDER];
     let mut total = [0usize; MAX_ORDER];
     let (mut sys_len, mut ref_len) = (0, 0);
-    for (h, r) in hypotheses.iter().zip(references) {
+    for (h, refs) in hypotheses.iter().zip(references) {
+        let refs = refs.as_ref();
+        assert!(!refs.is_empty(), "a hypothesis needs a reference");
         // sacreBLEU strips trailing whitespace before tokenising.
         let h = tokenize_13a(h.as_ref().trim_end());
-        let r = tokenize_13a(r.as_ref().trim_end());
         let h: Vec<&str> = crate::tokenize::python_split(&h);
-        let r: Vec<&str> = crate::tokenize::python_split(&r);
+        let refs: Vec<String> = refs
+            .iter()
+            .map(|r| tokenize_13a(r.as_ref().trim_end()))
+            .collect();
+        let refs: Vec<Vec<&str>> = refs
+            .iter()
+            .map(|r| crate::tokenize::python_split(r))
+            .collect();
         sys_len += h.len();
-        ref_len += r.len();
-        for n in 1..=MAX_ORDER {
+        // The closest reference length; the shorter among equally close ones.
+        let closest = refs
+            .iter()
+            .map(|r| r.len())
+            .min_by_key(|&l| (l.abs_diff(h.len()), l))
+            .expect("a reference");
+        ref_len += closest;
+        for n in 1..=max_order {
             let hyp = ngram_counts(&h, n);
-            let refs = ngram_counts(&r, n);
+            let ref_counts: Vec<HashMap<&[&str], usize>> =
+                refs.iter().map(|r| ngram_counts(r, n)).collect();
             for (gram, &count) in &hyp {
-                correct[n - 1] += count.min(refs.get(*gram).copied().unwrap_or(0));
+                let most = ref_counts
+                    .iter()
+                    .map(|c| c.get(*gram).copied().unwrap_or(0))
+                    .max()
+                    .unwrap_or(0);
+                correct[n - 1] += count.min(most);
             }
             total[n - 1] += h.len().saturating_sub(n - 1);
         }
     }
-    score(correct, total, sys_len, ref_len)
+    score(correct, total, sys_len, ref_len, max_order)
 }
 
-/// sacreBLEU's `compute_bleu` with `smooth_method='exp'`.
+/// sacreBLEU's `compute_bleu` with `smooth_method='exp'` over the first `max_order` orders.
 fn score(
     correct: [usize; MAX_ORDER],
     total: [usize; MAX_ORDER],
     sys_len: usize,
     ref_len: usize,
+    max_order: usize,
 ) -> Bleu {
     let brevity_penalty = if sys_len < ref_len {
         if sys_len > 0 {
@@ -98,11 +146,11 @@ fn score(
         correct,
         total,
     };
-    if correct.iter().all(|&c| c == 0) {
+    if correct[..max_order].iter().all(|&c| c == 0) {
         return result(0.0, precisions);
     }
     let mut smooth = 1.0f64;
-    for n in 0..MAX_ORDER {
+    for n in 0..max_order {
         if total[n] == 0 {
             break;
         }
@@ -115,7 +163,7 @@ fn score(
     }
     // sacreBLEU's `my_log`: log(0) is -9999999999.
     let log = |p: f64| if p == 0.0 { -9_999_999_999.0 } else { p.ln() };
-    let mean = precisions.iter().map(|&p| log(p)).sum::<f64>() / MAX_ORDER as f64;
+    let mean = precisions[..max_order].iter().map(|&p| log(p)).sum::<f64>() / max_order as f64;
     result(brevity_penalty * mean.exp(), precisions)
 }
 

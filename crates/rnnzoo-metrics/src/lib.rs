@@ -6,6 +6,10 @@
 //!   smoothing of sacreBLEU's default (which only acts when some n-gram order has no match at
 //!   all; with a match at every order it equals unsmoothed BLEU);
 //! - [`corpus_chrf`]: chrF (character 6-grams, β = 2, whitespace removed), sacreBLEU's `CHRF()`;
+//! - [`corpus_bleu_multi`]: BLEU-1..4 against several references per hypothesis (captioning);
+//! - [`cider_d`]: CIDEr-D as the COCO caption evaluation computes it
+//!   (`tests/fixtures/captions.json`, written by `scripts/make_caption_fixture.py` with
+//!   `sacrebleu` and `pycocoevalcap`);
 //! - [`word_error_rate`], [`character_error_rate`]: WER and CER as `jiwer` computes them
 //!   (`tests/fixtures/jiwer.json`, written by `scripts/make_wer_fixture.py`).
 //!
@@ -20,10 +24,12 @@
 
 mod bleu;
 mod chrf;
+mod cider;
 mod tokenize;
 mod wer;
 
-pub use bleu::{Bleu, corpus_bleu};
+pub use bleu::{Bleu, corpus_bleu, corpus_bleu_multi};
 pub use chrf::corpus_chrf;
+pub use cider::cider_d;
 pub use tokenize::tokenize_13a;
 pub use wer::{ErrorRate, character_error_rate, word_error_rate, words};

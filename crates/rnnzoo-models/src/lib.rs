@@ -36,9 +36,9 @@ pub mod attention;
 pub mod captioner;
 mod cell;
 mod clip;
+pub mod decode;
 mod fused;
 mod recurrent;
-pub mod decode;
 mod step;
 pub mod weights;
 

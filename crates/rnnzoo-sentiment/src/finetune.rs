@@ -114,7 +114,7 @@ pub fn load_initial(
             };
             Source::Encoder(Checkpoint::load_model(&checkpoint, fresh)?)
         }
-        TaskName::Memory | TaskName::Translate | TaskName::Speech => {
+        TaskName::Memory | TaskName::Translate | TaskName::Speech | TaskName::Caption => {
             return Err(SentimentError::Other(format!(
                 "init_from {}: a {} run; a classifier starts from a classifier or a word-level language model",
                 path.display(),

@@ -18,8 +18,7 @@ pub const SPECIALS: Specials = Specials { bos: BOS, eos: EOS };
 
 /// Encodes sources (ids without `</s>`; an empty one reads as `</s>`) on the model's device.
 pub fn encode_sources(model: &Seq2Seq, sources: &[&[usize]]) -> Encoded {
-    let (ids, lengths) =
-        crate::model::pad_sources(sources, &model.decoder.output.weight.device());
+    let (ids, lengths) = crate::model::pad_sources(sources, &model.decoder.output.weight.device());
     model.encode(ids, &lengths)
 }
 

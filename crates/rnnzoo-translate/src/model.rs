@@ -13,9 +13,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rnnzoo_config::{AttentionName, ModelConfig};
-use rnnzoo_models::attention::{
-    AttentionDecoder, AttentionDecoderConfig, Memory, TargetBatch,
-};
+use rnnzoo_models::attention::{AttentionDecoder, AttentionDecoderConfig, Memory, TargetBatch};
 use rnnzoo_models::{Recurrent, RecurrentState, linear};
 use rnnzoo_train::model::{attention_kind, cell_kind, recurrent_config};
 

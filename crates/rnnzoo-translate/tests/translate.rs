@@ -95,7 +95,8 @@ fn step_decoder_logits_equal_the_teacher_forced_forward() {
             let whole = host(model.logits_at(attended, &all)); // [B·T, V]
             // The step path, fed the same inputs (<s> then the target, padding after).
             let sources: Vec<&[usize]> = data.iter().map(|(s, _)| s.as_slice()).collect();
-            let mut decoder = StepDecoder::new(&model.decoder, &encode_sources(&model, &sources), 1);
+            let mut decoder =
+                StepDecoder::new(&model.decoder, &encode_sources(&model, &sources), 1);
             let inputs: Vec<i64> = batch
                 .target_in
                 .clone()
