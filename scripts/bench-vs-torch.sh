@@ -13,7 +13,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 reference="${TORCH_BENCH:-$root/../shared/bench/torch_rnn_bench.py}"
-configs="${CONFIGS:-a,b,c,d,e,f,g,g_pad,h,h_pad}"
+configs="${CONFIGS:-a,b,c,d,e,f,g,g_pad,h,h_pad,i}"
 threads="${THREADS:-1 2}"
 rounds="${ROUNDS:-3}"
 out="${OUT_DIR:-$(mktemp -d)}"

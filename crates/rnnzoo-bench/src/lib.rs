@@ -10,6 +10,7 @@
 //! | e | `char_gen_infer` | Emb(96,128) -> 2x LSTM(512) -> Linear(512,96), batch 1, sampling 1000 chars one step at a time |
 //! | f | `seq2seq_train` | GRU encoder-decoder (Emb 8000x256, GRU 256), teacher forcing, B32, 20 -> 20, CE, backward, Adam |
 //! | g | `attn_seq2seq_train` | `rnnzoo_translate::model::Seq2Seq`: BiLSTM(256) encoder, bridge, LSTM(512) decoder, Luong general attention, B32, source lengths 16..30 (padding masked), 30 target tokens, CE, backward, clip 1.0, Adam |
+//! | i | `caption_train` | `rnnzoo_models::captioner::Captioner`: [64, 3, 64, 64] images -> 3 x (conv3x3, BatchNorm, ReLU, maxpool 2) with 32/64/128 channels -> mean -> Linear(128, 512) -> tanh = h0 (c0 = 0); Emb(2000, 256) -> LSTM(512) -> Linear(512, 2000), teacher forcing, T16, CE, backward, Adam |
 //! | h | `ctc_bilstm_train` | `rnnzoo_speech::model::AcousticModel`: 80 features x 400 frames (lengths 300..400), 3-layer BiLSTM(256), Linear(512, 29), CTC (mean, zero_infinity), B16, backward, clip 5, Adam |
 
 use std::time::Instant;
@@ -26,7 +27,7 @@ use rnnzoo_models::{
 use serde::Serialize;
 
 /// The config keys, in order.
-pub const KEYS: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
+pub const KEYS: [&str; 9] = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
 
 /// One config's result, with the reference script's JSON keys.
 #[derive(Clone, Debug, Serialize)]
@@ -469,6 +470,76 @@ fn ctc_bilstm_train(device: &Device) -> Config {
     }
 }
 
+fn caption_train(device: &Device) -> Config {
+    use rnnzoo_models::attention::{AttentionDecoderConfig, AttentionKind};
+    use rnnzoo_models::captioner::{CaptionerConfig, ImageFeed};
+    let (v, e, h, b, t, side) = (2000, 256, 512, 64, 16, 64);
+    let model = CaptionerConfig {
+        channels: vec![32, 64, 128],
+        feed: ImageFeed::State,
+        decoder: AttentionDecoderConfig {
+            recurrent: RecurrentConfig::new(CellKind::LSTM, e, h),
+            vocab: v,
+            embedding: e,
+            memory: 0,
+            attention: AttentionKind::None,
+            input_feeding: false,
+            dropout: 0.0,
+        },
+    }
+    .init(device);
+    // Four batches of uniform [0, 1) images and T + 1 caption tokens (in 1..V).
+    let mut rng = SplitMix64::new(9);
+    let batches: Vec<(Vec<f32>, Vec<i64>)> = (0..4)
+        .map(|_| {
+            let images = (0..b * 3 * side * side)
+                .map(|_| rng.uniform() as f32)
+                .collect();
+            let caps = (0..b * (t + 1))
+                .map(|_| 1 + rng.below(v - 1) as i64)
+                .collect();
+            (images, caps)
+        })
+        .collect();
+    let mut trainer = Trainer::new(model, None);
+    let params = trainer.params();
+    let device = device.clone();
+    let rows: Vec<usize> = (0..b * t).collect();
+    let mut it = 0;
+    let step = move || {
+        let (images, caps) = &batches[it % batches.len()];
+        it += 1;
+        let images =
+            Tensor::<4>::from_data(TensorData::new(images.clone(), [b, 3, side, side]), &device);
+        let tokens_in: Vec<i64> = caps.chunks(t + 1).flat_map(|c| c[..t].to_vec()).collect();
+        let targets: Vec<i64> = caps.chunks(t + 1).flat_map(|c| c[1..].to_vec()).collect();
+        let tokens_in = ints(&tokens_in, [b, t], &device);
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [b * t]), &device);
+        trainer.step(|m| {
+            let encoded = m.encode(images);
+            let attended = m.decoder.teacher_forced(&encoded.memory, tokens_in);
+            cross_entropy(m.decoder.logits_at(attended, &rows), targets)
+        });
+    };
+    // The reference's FLOP formula.
+    let (mut conv, mut hw, mut cin) = (0, side, 3);
+    for cout in [32, 64, 128] {
+        conv += 2 * 9 * cin * cout * hw * hw;
+        hw /= 2;
+        cin = cout;
+    }
+    let dec = (2 * 4 * h * (e + h) + 2 * h * v) * t;
+    Config {
+        name: "caption_train",
+        warmup: 3,
+        iters: 15,
+        tokens_per_step: b * t,
+        flops_per_step: 3.0 * ((conv + dec) * b) as f64,
+        params,
+        step: Box::new(step),
+    }
+}
+
 fn build(key: &str, device: &Device) -> Option<Config> {
     let train = device.clone().autodiff();
     Some(match key {
@@ -480,6 +551,7 @@ fn build(key: &str, device: &Device) -> Option<Config> {
         "f" => seq2seq_train(&train),
         "g" => attn_seq2seq_train(&train),
         "h" => ctc_bilstm_train(&train),
+        "i" => caption_train(&train),
         _ => return None,
     })
 }

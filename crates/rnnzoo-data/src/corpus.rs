@@ -70,6 +70,7 @@ pub const KNOWN_CORPORA: &[&str] = &[
     "bible",
     "speech-en",
     "fillets-nl",
+    "openmoji",
 ];
 
 /// Other data `scripts/fetch-data.sh` can fetch: pretrained word vectors.

@@ -66,6 +66,47 @@ pub fn draw(path: &Path, title: &str, y_label: &str, curves: &[Curve]) -> Result
     Ok(())
 }
 
+/// Writes an SVG document to `path`, rasterised to a `width` x `height` PNG through resvg
+/// (which finds the system's fonts; plotters' bitmap backend would need a font library at
+/// build time) when the file name ends in `.png`. Written atomically.
+pub fn write_svg_or_png(path: &Path, svg: &str, width: u32, height: u32) -> Result<(), String> {
+    let write = |bytes: &[u8]| {
+        rnnzoo_models::weights::write_atomic(path, bytes)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
+        let mut options = resvg::usvg::Options::default();
+        let fonts = options.fontdb_mut();
+        fonts.load_system_fonts();
+        // `sans-serif` maps to Arial unless told otherwise: take an installed sans face (or any).
+        let families: Vec<String> = fonts
+            .faces()
+            .filter_map(|f| f.families.first().map(|(name, _)| name.clone()))
+            .collect();
+        if let Some(family) = families
+            .iter()
+            .find(|f| f.contains("Sans") && !f.contains("Mono"))
+            .or(families.first())
+        {
+            fonts.set_sans_serif_family(family.clone());
+        }
+        let tree = resvg::usvg::Tree::from_str(svg, &options).map_err(|e| e.to_string())?;
+        let mut pixmap = resvg::tiny_skia::Pixmap::new(width, height)
+            .ok_or_else(|| format!("a {width}x{height} image is too large"))?;
+        resvg::render(
+            &tree,
+            resvg::tiny_skia::Transform::default(),
+            &mut pixmap.as_mut(),
+        );
+        write(&pixmap.encode_png().map_err(|e| e.to_string())?)
+    } else {
+        write(svg.as_bytes())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

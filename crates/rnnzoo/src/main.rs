@@ -134,7 +134,7 @@ enum Command {
     /// Time the reference configs of shared/bench/torch_rnn_bench.py (see crates/rnnzoo-bench).
     Bench {
         /// Comma-separated config keys.
-        #[arg(long, default_value = "a,b,c,d,e,f,g,h")]
+        #[arg(long, default_value = "a,b,c,d,e,f,g,h,i")]
         configs: String,
         /// Worker threads (the rayon pool of the flex backend).
         #[arg(long, default_value_t = 2)]
@@ -191,6 +191,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Caption images (PNG, JPEG or SVG) with a trained captioning run.
+    Caption {
+        /// The run directory.
+        run: PathBuf,
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Beam width (the run's `decode.beam` when absent; 1 is greedy).
+        #[arg(long)]
+        beam: Option<usize>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Draw where the decoder attended for each word of the first image's caption (SVG, or
+        /// PNG by the file's extension); needs a model with attention.
+        #[arg(long)]
+        attention_png: Option<PathBuf>,
+    },
     /// Log-probability and perplexity of sentences under a trained language model.
     Score {
         /// The run directory.
@@ -216,6 +234,7 @@ fn task(name: TaskName) -> &'static dyn TaskVerbs {
         TaskName::Memory => &rnnzoo_memory::runner::MemoryTask,
         TaskName::Translate => &rnnzoo_translate::runner::TranslationTask,
         TaskName::Speech => &rnnzoo_speech::runner::SpeechTask,
+        TaskName::Caption => &rnnzoo_caption::runner::CaptionTask,
     }
 }
 
@@ -524,6 +543,19 @@ fn run_command(command: Command) -> Result<(), String> {
                 other => return Err(task(other).unsupported(&run, "transcribe")),
             }
             rnnzoo_speech::runner::transcribe(&run, &files, beam, lm_weight, json)
+        }
+        Command::Caption {
+            run,
+            images,
+            beam,
+            json,
+            attention_png,
+        } => {
+            match task_of(&run)? {
+                TaskName::Caption => {}
+                other => return Err(task(other).unsupported(&run, "caption")),
+            }
+            rnnzoo_caption::runner::caption(&run, &images, beam, json, attention_png.as_deref())
         }
         Command::Score {
             run,

@@ -1,0 +1,287 @@
+//! Training a captioner on the shared loop (`rnnzoo_train::trainer`): epochs over every
+//! (image, reference) pair of the training split in length-bucketed batches, each image shifted
+//! at random by up to `images.shift` pixels, teacher-forced cross-entropy (optionally label
+//! smoothed); validation loss, greedy BLEU-4 and CIDEr-D every `train.eval_every` steps, the
+//! best checkpoint on validation BLEU-4.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use rnnzoo_config::ExperimentConfig;
+use rnnzoo_data::{SplitMix64, bucketed_batches};
+use rnnzoo_models::attention::{TargetBatch, smoothed_cross_entropy};
+use rnnzoo_models::captioner::Captioner;
+use rnnzoo_train::optim::build_optimizer;
+use rnnzoo_train::rundir::RunDir;
+use rnnzoo_train::trainer::{self, Better, Cadence, Metric, Position, StepLoss, Task};
+use serde::Serialize;
+
+use crate::CaptionError;
+use crate::data::{Example, Prepared, prepare};
+use crate::inference::{
+    Scores, captioner, evaluate, evaluate_test, image_batch, max_length, options,
+    teacher_forced_loss,
+};
+use crate::text::{BOS, EOS, PAD};
+
+/// Batches are cut from pools of this many batches' worth of pairs sorted by length.
+const BUCKET_POOL: usize = 50;
+
+/// Final numbers of a run, written to `summary.json`.
+#[derive(Serialize)]
+pub struct Summary {
+    /// Run name.
+    pub name: String,
+    /// Cell name.
+    pub cell: String,
+    /// Attention over the image grid.
+    pub attention: String,
+    /// Scalar parameters.
+    pub parameters: usize,
+    /// Optimizer steps run.
+    pub steps: usize,
+    /// Best validation BLEU-4 (greedy).
+    pub best_valid_bleu4: f64,
+    /// Step of the best validation BLEU-4.
+    pub best_step: usize,
+    /// Test scores of the best checkpoint (greedy, beam) and of the baselines.
+    pub test: Vec<Scores>,
+    /// Images per split.
+    pub images: [usize; 3],
+    /// Vocabulary size.
+    pub vocab: usize,
+    /// Caption tokens per second of training.
+    pub tokens_per_s: f64,
+    /// Training wall time in seconds (without the final test decoding).
+    pub train_s: f64,
+    /// Whole wall time in seconds.
+    pub wall_s: f64,
+}
+
+/// Captioning for the shared loop.
+struct CaptionTask<'a> {
+    config: &'a ExperimentConfig,
+    train: &'a [Example],
+    valid: &'a [Example],
+    data: &'a Prepared,
+    /// (image, reference) pairs of the training split.
+    pairs: Vec<(usize, usize)>,
+    lengths: Vec<usize>,
+    epoch_batches: Vec<Vec<usize>>,
+}
+
+impl Task for CaptionTask<'_> {
+    type Model = Captioner;
+    type Carry = ();
+
+    fn metrics(&self) -> Vec<Metric> {
+        vec![
+            Metric::reported("loss", Better::Lower),
+            Metric::primary("bleu4", Better::Higher),
+            Metric::tie_break("cider", Better::Higher),
+        ]
+    }
+
+    fn throughput(&self) -> (&'static str, &'static str) {
+        ("tokens_per_s", "tokens/s")
+    }
+
+    fn cadence(&self) -> Cadence {
+        Cadence::Steps
+    }
+
+    fn batches_per_epoch(&self) -> Option<usize> {
+        Some(self.pairs.len().div_ceil(self.config.train.batch_size))
+    }
+
+    fn prepare(&self, mut model: Captioner) -> Result<Captioner, String> {
+        for name in &self.config.freeze {
+            match name.as_str() {
+                "cnn" => model.cnn = model.cnn.no_grad(),
+                "embedding" => model.decoder.embedding = model.decoder.embedding.no_grad(),
+                "output" => model.decoder.output = model.decoder.output.no_grad(),
+                layer => {
+                    if let Some(k) = layer
+                        .strip_prefix("layers.")
+                        .and_then(|k| k.parse::<usize>().ok())
+                    {
+                        model.decoder.recurrent.freeze_layer(k);
+                    }
+                }
+            }
+        }
+        Ok(model)
+    }
+
+    fn start_epoch(&mut self, epoch: usize) {
+        self.epoch_batches = bucketed_batches(
+            &self.lengths,
+            self.config.train.batch_size,
+            BUCKET_POOL,
+            self.config.seed.wrapping_add(epoch as u64),
+        );
+    }
+
+    fn step_loss(
+        &mut self,
+        model: &Captioner,
+        position: Position,
+        _carry: Option<()>,
+        device: &Device,
+    ) -> StepLoss<()> {
+        let chosen: Vec<(usize, usize)> = self.epoch_batches[position.batch]
+            .iter()
+            .map(|&i| self.pairs[i])
+            .collect();
+        // Shifts drawn from (seed, step), so that a resumed run draws the same.
+        let mut rng = SplitMix64::new(
+            self.config.seed ^ (position.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let s = self.config.images.shift as isize;
+        let mut draw = || rng.below(2 * s as usize + 1) as isize - s;
+        let shifts: Vec<(isize, isize)> = chosen.iter().map(|_| (draw(), draw())).collect();
+        let pixels: Vec<&[u8]> = chosen
+            .iter()
+            .map(|&(i, _)| self.train[i].pixels.as_slice())
+            .collect();
+        let targets: Vec<&[usize]> = chosen
+            .iter()
+            .map(|&(i, r)| self.train[i].targets[r].as_slice())
+            .collect();
+        let images = image_batch(&pixels, self.config.images.size, Some(&shifts), device);
+        let batch = TargetBatch::new(&targets, BOS, EOS, PAD, device);
+        let encoded = model.encode(images);
+        let attended = model
+            .decoder
+            .teacher_forced(&encoded.memory, batch.target_in);
+        let logits = model.decoder.logits_at(attended, &batch.rows);
+        StepLoss {
+            loss: smoothed_cross_entropy(logits, batch.targets, self.config.train.label_smoothing),
+            units: batch.rows.len(),
+            carry: None,
+        }
+    }
+
+    fn validate(&self, model: &Captioner) -> Option<Vec<f64>> {
+        if self.valid.is_empty() {
+            return None;
+        }
+        let size = self.config.images.size;
+        let loss = teacher_forced_loss(model, self.valid, size);
+        let beam = self.config.decode.valid_beam;
+        let e = evaluate(
+            model,
+            &self.data.vocab,
+            self.valid,
+            size,
+            options(self.config, beam),
+        );
+        Some(vec![loss, e.scores.bleu[3], e.scores.cider])
+    }
+}
+
+/// Trains a captioner for `config` in a new run directory under `runs_root`, or continues the
+/// run at `resume`; then scores the test split with the best checkpoint (greedy, beam, both
+/// nearest-neighbour baselines) and writes the captions, references and `summary.json`.
+pub fn train(
+    config: &ExperimentConfig,
+    runs_root: &Path,
+    resume: Option<&Path>,
+    device: &Device,
+) -> Result<(RunDir, Summary), CaptionError> {
+    let wall = Instant::now();
+    let run = trainer::open_run(config, runs_root, resume)?;
+    println!("run: {}", run.path.display());
+    let train_device = device.clone().autodiff();
+    train_device.seed(config.seed);
+    let data = prepare(config, &run, resume.is_some(), false)?;
+    let vocab = data.vocab.len();
+    let model = captioner(config, vocab, &train_device);
+    let m = &config.model;
+    let limit = max_length(config);
+    let pairs: Vec<(usize, usize)> = data.splits[0]
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| {
+            e.targets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.len() <= limit)
+                .map(move |(r, _)| (i, r))
+        })
+        .collect();
+    println!(
+        "{}: CNN {:?} on {}x{} images, {} x{} hidden {}, attention {}, image as the {}, {} parameters; images {} / {} / {} ({} training captions), vocabulary {}; {:.0} images/s decoded",
+        config.name,
+        m.cnn,
+        config.images.size,
+        config.images.size,
+        rnnzoo_train::model::cell_kind(m).name(),
+        m.layers,
+        m.hidden,
+        model.decoder.kind.name(),
+        match model.feed {
+            rnnzoo_models::captioner::ImageFeed::State => "initial state",
+            rnnzoo_models::captioner::ImageFeed::Input => "first input",
+        },
+        model.num_params(),
+        data.splits[0].len(),
+        data.splits[1].len(),
+        data.splits[2].len(),
+        pairs.len(),
+        vocab,
+        data.images_per_s,
+    );
+    if pairs.is_empty() {
+        return Err(CaptionError::Other(format!(
+            "no training caption has at most {limit} words (data.max_length)"
+        )));
+    }
+    let lengths = pairs
+        .iter()
+        .map(|&(i, r)| data.splits[0][i].targets[r].len())
+        .collect();
+    let mut task = CaptionTask {
+        config,
+        train: &data.splits[0],
+        valid: &data.splits[1],
+        data: &data,
+        pairs,
+        lengths,
+        epoch_batches: Vec::new(),
+    };
+    let optim = build_optimizer(&config.train.optimizer);
+    let outcome = trainer::train(
+        &mut task,
+        model,
+        optim,
+        config,
+        &run,
+        resume.is_some(),
+        &train_device,
+    )?;
+    let train_s = wall.elapsed().as_secs_f64();
+    let best = outcome.load_best(captioner(config, vocab, device))?;
+    let (best_valid, best_step, _) = outcome.best.clone().expect("a best checkpoint has metrics");
+    let test = evaluate_test(&best, &data, config, &run)?;
+    let state = &outcome.state;
+    let summary = Summary {
+        name: config.name.clone(),
+        cell: rnnzoo_train::model::cell_kind(m).name().into(),
+        attention: best.decoder.kind.name().into(),
+        parameters: best.num_params(),
+        steps: state.step,
+        best_valid_bleu4: best_valid[1],
+        best_step,
+        test,
+        images: [0, 1, 2].map(|s| data.splits[s].len()),
+        vocab,
+        tokens_per_s: state.tokens as f64 / state.elapsed_s.max(1e-9),
+        train_s,
+        wall_s: wall.elapsed().as_secs_f64(),
+    };
+    trainer::write_summary(&run, &summary)?;
+    Ok((run, summary))
+}

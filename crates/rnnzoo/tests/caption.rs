@@ -1,0 +1,237 @@
+//! Image captioning through the real binary, on coloured shapes the test draws as SVG: a red,
+//! green or blue circle, square or triangle at one of several places and sizes, captioned
+//! `"a <size> <colour> <shape>"` and `"the <shape> is <colour> and <size>"`. A tiny CNN with an attentional LSTM
+//! decoder learns them; `eval` of the saved run reproduces the training run's test scores
+//! (the batch norm's running statistics are in the checkpoint) and rewrites captions that
+//! rescore as reported; `caption` names a file that does not decode and still captions the
+//! rest, agrees with `eval`'s captions, and draws its attention.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{empty_dir, rnnzoo, text};
+
+const COLOURS: [(&str, &str); 3] = [
+    ("red", "#e02020"),
+    ("green", "#20b020"),
+    ("blue", "#2040e0"),
+];
+const SHAPES: [&str; 3] = ["circle", "square", "triangle"];
+
+/// An SVG of one shape, centred at (`cx`, `cy`) with half-size `r`, in a 20x20 view box.
+fn svg(shape: &str, fill: &str, cx: f32, cy: f32, r: f32) -> String {
+    let body = match shape {
+        "circle" => format!(r#"<circle cx="{cx}" cy="{cy}" r="{r}" fill="{fill}"/>"#),
+        "square" => format!(
+            r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{fill}"/>"#,
+            cx - r,
+            cy - r,
+            2.0 * r,
+            2.0 * r
+        ),
+        _ => format!(
+            r#"<polygon points="{},{} {},{} {},{}" fill="{fill}"/>"#,
+            cx,
+            cy - r,
+            cx - r,
+            cy + r,
+            cx + r,
+            cy + r
+        ),
+    };
+    format!(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 20 20">{body}</svg>"#)
+}
+
+fn setup(tag: &str) -> PathBuf {
+    let dir = empty_dir("caption", tag);
+    std::fs::create_dir_all(dir.join("img")).unwrap();
+    let mut captions = String::from("image,caption\n");
+    let places = [
+        (7.0, 7.0),
+        (13.0, 7.0),
+        (7.0, 13.0),
+        (13.0, 13.0),
+        (10.0, 10.0),
+    ];
+    for (colour, fill) in COLOURS {
+        for shape in SHAPES {
+            for (p, &(cx, cy)) in places.iter().enumerate() {
+                for (size, r) in [("small", 3.0), ("big", 5.5)] {
+                    let name = format!("{colour}-{shape}-{p}-{size}.svg");
+                    std::fs::write(dir.join("img").join(&name), svg(shape, fill, cx, cy, r))
+                        .unwrap();
+                    captions.push_str(&format!("{name},a {size} {colour} {shape}\n"));
+                    captions.push_str(&format!("{name},the {shape} is {colour} and {size}\n"));
+                }
+            }
+        }
+    }
+    std::fs::write(dir.join("captions.csv"), captions).unwrap();
+    // Images 16x16 -> two CNN blocks (5, 7 channels) -> a 4x4 grid; embedding 6, hidden 19.
+    std::fs::write(
+        dir.join("shapes.yaml"),
+        "name: shapes\ntask: caption\nseed: 3\ndata:\n  path: captions.csv\n  image_dir: img\n  max_length: 6\n  split: { valid: 0.15, test: 0.15 }\n\
+         images: { size: 16, shift: 1 }\n\
+         model:\n  cnn: [5, 7]\n  attention: general\n  cell: lstm\n  hidden: 19\n  embedding: 6\n\
+         train:\n  steps: 1200\n  batch_size: 16\n  optimizer: { name: adam, lr: 0.01 }\n  clip_norm: 5.0\n  eval_every: 300\n  checkpoint_every: 300\n\
+         decode:\n  beam: 3\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn run_dir(dir: &Path) -> PathBuf {
+    let mut all: Vec<PathBuf> = std::fs::read_dir(dir.join("runs/shapes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    all.sort();
+    all.pop().expect("a run")
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_tiny_captioner_learns_shapes_and_eval_and_caption_work() {
+    let dir = setup("learn");
+    let out = rnnzoo(&dir, &["train", "shapes.yaml"]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    let run = run_dir(&dir);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let tests = summary["test"].as_array().unwrap();
+    let systems: Vec<&str> = tests
+        .iter()
+        .map(|t| t["system"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        systems,
+        [
+            "greedy",
+            "beam 3",
+            "nearest neighbour, pixels",
+            "nearest neighbour, CNN features"
+        ],
+        "{log}"
+    );
+    let bleu4 = |i: usize| tests[i]["bleu"][3].as_f64().unwrap();
+    assert!(
+        bleu4(0) > 70.0,
+        "greedy test BLEU-4 {} after 1200 steps:\n{log}",
+        bleu4(0)
+    );
+
+    // `eval` of the saved run gives the training run's scores, and its files rescore to them.
+    let out = rnnzoo(&dir, &["eval", run.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let scores: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (a, b) in scores.as_array().unwrap().iter().zip(tests) {
+        assert_eq!(a["system"], b["system"]);
+        assert!((a["bleu"][3].as_f64().unwrap() - b["bleu"][3].as_f64().unwrap()).abs() < 1e-9);
+    }
+    let hyp = lines(&run.join("test.hyp.txt"));
+    let refs = [
+        lines(&run.join("test.ref1.txt")),
+        lines(&run.join("test.ref2.txt")),
+    ];
+    let per_image: Vec<Vec<String>> = (0..hyp.len())
+        .map(|i| vec![refs[0][i].clone(), refs[1][i].clone()])
+        .collect();
+    let rescored = rnnzoo_metrics::corpus_bleu_multi(&hyp, &per_image, 4).score;
+    assert!((rescored - scores[1]["bleu"][3].as_f64().unwrap()).abs() < 1e-9);
+
+    // `caption` agrees with `eval` on test images, names a broken file and still captions the
+    // rest, and draws the attention of the first image.
+    let names = lines(&run.join("test.images.txt"));
+    std::fs::write(dir.join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let first = format!("img/{}", names[0]);
+    let second = format!("img/{}", names[1]);
+    let out = rnnzoo(
+        &dir,
+        &[
+            "caption",
+            run.to_str().unwrap(),
+            &first,
+            "broken.png",
+            &second,
+            "--json",
+            "--attention-png",
+            "attention.png",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken.png") && err.contains("not a readable image"),
+        "{err}"
+    );
+    let captioned: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = captioned.as_array().unwrap();
+    assert_eq!(c.len(), 3);
+    assert_eq!(c[0]["caption"].as_str().unwrap(), hyp[0]);
+    assert!(c[1]["error"].as_str().unwrap().contains("broken.png"));
+    assert_eq!(c[2]["caption"].as_str().unwrap(), hyp[1]);
+    let png = std::fs::read(dir.join("attention.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+
+    // A run of another task's verb, and impossible values.
+    let out = rnnzoo(
+        &dir,
+        &["caption", run.to_str().unwrap(), &first, "--beam", "0"],
+    );
+    assert!(!out.status.success() && text(&out).contains("--beam must be at least 1"));
+    let out = rnnzoo(&dir, &["generate", run.to_str().unwrap()]);
+    assert!(
+        !out.status.success() && text(&out).contains("a captioning run"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn bad_captioning_configs_and_files_name_the_problem() {
+    let dir = setup("errors");
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--set", "model.attention=dot"],
+            "`dot` needs `hidden` (19)",
+        ),
+        (
+            &["--set", "images.size=2"],
+            "images.size (2) must be at least 2^2",
+        ),
+        (&["--set", "model.cnn=[]"], "model.cnn"),
+        (&["--set", "data.path=missing.csv"], "missing.csv"),
+        (&["--set", "model.bidirectional=true"], "left to right"),
+    ];
+    for (overrides, expected) in cases {
+        let mut args = vec!["train", "shapes.yaml"];
+        args.extend_from_slice(overrides);
+        let out = rnnzoo(&dir, &args);
+        assert!(!out.status.success(), "{overrides:?}");
+        assert!(
+            text(&out).contains(expected),
+            "{overrides:?}: {}",
+            text(&out)
+        );
+    }
+    std::fs::write(dir.join("captions.csv"), "image,caption\nred.svg\n").unwrap();
+    let out = rnnzoo(&dir, &["train", "shapes.yaml"]);
+    assert!(text(&out).contains("captions.csv:2"), "{}", text(&out));
+    std::fs::write(
+        dir.join("captions.csv"),
+        "image,caption\nnot-there.svg,a red circle\n",
+    )
+    .unwrap();
+    let out = rnnzoo(&dir, &["train", "shapes.yaml"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("not-there.svg"), "{}", text(&out));
+}
