@@ -402,11 +402,11 @@ pub struct Captioned {
     /// The caption.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caption: Option<String>,
-    /// Its words, and per word (and the final `</s>`) the attention over the grid cells
-    /// (row-major, `grid` x `grid`); empty without attention.
+    /// The caption's words.
     #[serde(skip)]
     pub words: Vec<String>,
-    /// Attention weights per word.
+    /// Per word (and the final `</s>`) the attention over the grid cells (row-major, `grid` x
+    /// `grid`); empty without attention.
     #[serde(skip)]
     pub attention: Vec<Vec<f32>>,
     /// The image as the model saw it.

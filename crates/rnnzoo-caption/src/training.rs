@@ -103,10 +103,7 @@ impl Task for CaptionTask<'_> {
                 "embedding" => model.decoder.embedding = model.decoder.embedding.no_grad(),
                 "output" => model.decoder.output = model.decoder.output.no_grad(),
                 layer => {
-                    if let Some(k) = layer
-                        .strip_prefix("layers.")
-                        .and_then(|k| k.parse::<usize>().ok())
-                    {
+                    if let Some(k) = rnnzoo_config::frozen_layer(layer) {
                         model.decoder.recurrent.freeze_layer(k);
                     }
                 }

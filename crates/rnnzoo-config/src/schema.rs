@@ -1007,10 +1007,7 @@ impl ExperimentConfig {
             return Err("vocab: `extend` applies when fine-tuning (`init_from: RUN_DIR`)".into());
         }
         for name in &self.freeze {
-            let layer_ok = name
-                .strip_prefix("layers.")
-                .and_then(|k| k.parse::<usize>().ok())
-                .is_some_and(|k| k < self.model.layers);
+            let layer_ok = frozen_layer(name).is_some_and(|k| k < self.model.layers);
             let parts: &[&str] = match self.task {
                 TaskName::Lm => &["embedding", "output"],
                 TaskName::Sentiment => &["embedding", "head", "attention"],
@@ -1390,4 +1387,9 @@ impl ExperimentConfig {
         }
         Ok(())
     }
+}
+
+/// The layer `k` a `freeze` entry `layers.<k>` names, or `None` for any other entry.
+pub fn frozen_layer(name: &str) -> Option<usize> {
+    name.strip_prefix("layers.")?.parse().ok()
 }

@@ -112,9 +112,7 @@ pub fn freeze(mut model: LanguageModel, names: &[String]) -> Result<LanguageMode
                 model.tied_bias = model.tied_bias.map(|p| p.set_require_grad(false));
             }
             other => {
-                let layer = other
-                    .strip_prefix("layers.")
-                    .and_then(|k| k.parse::<usize>().ok())
+                let layer = rnnzoo_config::frozen_layer(other)
                     .filter(|&k| k < model.rnn.num_layers)
                     .ok_or_else(|| {
                         LmError::Other(format!(

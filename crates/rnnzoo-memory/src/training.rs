@@ -110,10 +110,7 @@ impl Task for MemoryTask {
         for name in &self.freeze {
             if name == "head" {
                 model.head = model.head.no_grad();
-            } else if let Some(k) = name
-                .strip_prefix("layers.")
-                .and_then(|k| k.parse::<usize>().ok())
-            {
+            } else if let Some(k) = rnnzoo_config::frozen_layer(name) {
                 model.rnn.freeze_layer(k);
             }
         }

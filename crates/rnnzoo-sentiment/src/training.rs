@@ -223,10 +223,7 @@ impl Task for ClassifierTask<'_> {
                 "head" => model.head = model.head.no_grad(),
                 "attention" => model.attention = model.attention.map(Module::no_grad),
                 layer => {
-                    if let Some(k) = layer
-                        .strip_prefix("layers.")
-                        .and_then(|k| k.parse::<usize>().ok())
-                    {
+                    if let Some(k) = rnnzoo_config::frozen_layer(layer) {
                         model.rnn.freeze_layer(k);
                     }
                 }

@@ -93,10 +93,7 @@ impl Task for SpeechTask<'_> {
         for name in &self.config.freeze {
             if name == "output" {
                 model.output = model.output.no_grad();
-            } else if let Some(k) = name
-                .strip_prefix("layers.")
-                .and_then(|k| k.parse::<usize>().ok())
-            {
+            } else if let Some(k) = rnnzoo_config::frozen_layer(name) {
                 model.encoder.freeze_layer(k);
             }
         }

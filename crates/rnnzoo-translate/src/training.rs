@@ -94,10 +94,7 @@ impl Task for TranslationTask<'_> {
                 }
                 "output" => model.decoder.output = model.decoder.output.no_grad(),
                 layer => {
-                    if let Some(k) = layer
-                        .strip_prefix("layers.")
-                        .and_then(|k| k.parse::<usize>().ok())
-                    {
+                    if let Some(k) = rnnzoo_config::frozen_layer(layer) {
                         model.encoder.freeze_layer(k);
                         model.decoder.recurrent.freeze_layer(k);
                     }
