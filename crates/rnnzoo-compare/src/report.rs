@@ -9,7 +9,7 @@ use rnnzoo_train::plot::{Curve, draw};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::run::finished_dir;
+use crate::run::{failure_of, finished_dir};
 use crate::sweep::{CompareError, PlannedRun, io};
 
 /// What `compare` records in `plan.json` so that `--report` can re-render without the sweep
@@ -250,10 +250,14 @@ impl Kind {
 }
 
 /// Reads the finished runs of a plan (unfinished ones are left out).
-pub fn collect(out: &Path, runs: &[PlannedRun]) -> Result<Vec<RunResult>, CompareError> {
+pub fn collect(
+    out: &Path,
+    base: &Path,
+    runs: &[PlannedRun],
+) -> Result<Vec<RunResult>, CompareError> {
     let mut results = Vec::new();
     for run in runs {
-        let Some(dir) = finished_dir(out, &run.run_name) else {
+        let Some(dir) = finished_dir(out, base, run) else {
             continue;
         };
         let path = dir.join("summary.json");
@@ -330,7 +334,7 @@ fn by_variant<'a>(
 /// Writes `compare.md`, `compare.csv` and `validation-curves.svg` into `out` for a plan and
 /// returns the Markdown.
 pub fn report(out: &Path, plan: &Plan) -> Result<String, CompareError> {
-    let results = collect(out, &plan.runs)?;
+    let results = collect(out, &plan.base, &plan.runs)?;
     let kind = Kind::of(&results);
     let lm = kind == Kind::LanguageModel;
     let columns = kind.columns();
@@ -386,8 +390,34 @@ pub fn report(out: &Path, plan: &Plan) -> Result<String, CompareError> {
                 }
             });
         }
-        cells.push(runs.len().to_string());
+        let planned = plan.runs.iter().filter(|r| &r.variant == variant).count();
+        cells.push(if runs.len() == planned {
+            runs.len().to_string()
+        } else {
+            format!("{} of {planned}", runs.len())
+        });
         let _ = writeln!(md, "| {} |", cells.join(" | "));
+    }
+    // Runs that did not finish, each with the error its log ends on: a failed variant is in the
+    // report, not only in a terminal that has scrolled away.
+    let unfinished: Vec<&PlannedRun> = plan
+        .runs
+        .iter()
+        .filter(|r| !results.iter().any(|done| done.run.run_name == r.run_name))
+        .collect();
+    if !unfinished.is_empty() {
+        let _ = writeln!(md, "\nNot finished:\n");
+        for r in unfinished {
+            let why = failure_of(out, &r.run_name).map_or_else(
+                || "not run yet, or still running".to_string(),
+                |e| format!("failed: {e}"),
+            );
+            let _ = writeln!(
+                md,
+                "- `{}`: {why} (log: `logs/{}.log`)",
+                r.run_name, r.run_name
+            );
+        }
     }
     let md_path = out.join("compare.md");
     std::fs::write(&md_path, &md).map_err(io(&md_path))?;

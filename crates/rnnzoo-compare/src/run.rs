@@ -35,12 +35,34 @@ pub(crate) fn run_dirs(out: &Path, run_name: &str) -> Vec<PathBuf> {
     dirs
 }
 
-/// The finished run directory of a run name, if any.
-pub(crate) fn finished_dir(out: &Path, run_name: &str) -> Option<PathBuf> {
-    run_dirs(out, run_name)
+/// Whether a run folder trains what `run` plans now: its resolved `config.yaml` equals the base
+/// config with the run's overrides. A run of an earlier version of the sweep (other steps, other
+/// sizes) is neither reported nor resumed, but trained again.
+pub(crate) fn trains_plan(dir: &Path, base: &Path, run: &PlannedRun) -> bool {
+    let had = rnnzoo_config::load(&dir.join("config.yaml"), &[]);
+    let wants = rnnzoo_config::load(base, &run.overrides);
+    match (had, wants) {
+        (Ok(had), Ok(wants)) => rnnzoo_config::to_yaml(&had) == rnnzoo_config::to_yaml(&wants),
+        _ => false,
+    }
+}
+
+/// The newest finished run directory of a planned run, if any (its `summary.json` exists and
+/// it trained what the sweep now plans).
+pub(crate) fn finished_dir(out: &Path, base: &Path, run: &PlannedRun) -> Option<PathBuf> {
+    run_dirs(out, &run.run_name)
         .into_iter()
         .rev()
-        .find(|d| d.join("summary.json").is_file())
+        .find(|d| d.join("summary.json").is_file() && trains_plan(d, base, run))
+}
+
+/// The last line of a failed run's log that says `error:`, for the report.
+pub(crate) fn failure_of(out: &Path, run_name: &str) -> Option<String> {
+    let log = std::fs::read_to_string(out.join("logs").join(format!("{run_name}.log"))).ok()?;
+    log.lines()
+        .rev()
+        .find(|l| l.starts_with("error:"))
+        .map(|l| l.trim_start_matches("error:").trim().to_string())
 }
 
 /// How [`execute`] runs a plan.
@@ -88,7 +110,7 @@ pub fn execute(
     let mut outcomes: Vec<Option<RunOutcome>> = vec![None; runs.len()];
     let mut pending: Vec<usize> = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        if finished_dir(out, &run.run_name).is_some() {
+        if finished_dir(out, base, run).is_some() {
             say(
                 &bars,
                 &mut report,
@@ -107,10 +129,11 @@ pub fn execute(
             let run = &runs[i];
             let log = logs.join(format!("{}.log", run.run_name));
             let mut command = Command::new(exe);
-            let partial = run_dirs(out, &run.run_name)
-                .into_iter()
-                .rev()
-                .find(|d| d.join("checkpoints").join("latest").is_file());
+            let partial = run_dirs(out, &run.run_name).into_iter().rev().find(|d| {
+                d.join("checkpoints").join("latest").is_file()
+                    && !d.join("summary.json").is_file()
+                    && trains_plan(d, base, run)
+            });
             // A run with a checkpoint but no summary resumes (every task can; n-grams restart).
             match partial.filter(|_| run.ngram_order.is_none()) {
                 Some(dir) => {

@@ -106,6 +106,15 @@ pub fn load_sweep(path: &Path) -> Result<Sweep, CompareError> {
         };
         CompareError::Invalid(format!("{location}: {e}"))
     })?;
+    if sweep.name.is_empty() || sweep.name.starts_with('.') || file_safe(&sweep.name) != sweep.name
+    {
+        return Err(CompareError::Invalid(format!(
+            "{}: name `{}` must be a plain folder name (letters, digits, `.`, `-`, `_`), since \
+             the comparison goes to <runs>/compare/<name>/",
+            path.display(),
+            sweep.name
+        )));
+    }
     if sweep.seeds.is_empty() {
         return Err(CompareError::Invalid(format!(
             "{}: `seeds` is empty",

@@ -981,6 +981,20 @@ fn default_sample_len() -> usize {
 impl ExperimentConfig {
     /// Checks what the types alone cannot: exclusive or dependent keys, ranges.
     pub fn validate(&self) -> Result<(), String> {
+        // The name is a folder under the runs folder: nothing in it may lead elsewhere.
+        let name_ok = !self.name.is_empty()
+            && !self.name.starts_with('.')
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+        if !name_ok {
+            return Err(format!(
+                "name: `{}` must be a plain folder name (letters, digits, `-`, `_`, `.`, `+`; \
+                 not starting with `.`), since runs go to <runs>/<name>/",
+                self.name
+            ));
+        }
         let d = &self.data;
         if self.task == TaskName::Memory {
             self.validate_memory()?;
@@ -1103,8 +1117,73 @@ impl ExperimentConfig {
         if !(0.0..=1.0).contains(&t.state_reset_prob) {
             return Err("train.state_reset_prob must be a probability in [0, 1]".into());
         }
-        if t.optimizer.lr.is_nan() || t.optimizer.lr <= 0.0 {
-            return Err("train.optimizer.lr must be positive".into());
+        if t.steps == Some(0) || t.epochs == Some(0) {
+            return Err("train: `steps` and `epochs` must be at least 1".into());
+        }
+        if let Some(m) = t.max_minutes
+            && !(m.is_finite() && m > 0.0)
+        {
+            return Err(format!(
+                "train.max_minutes must be a positive number of minutes, got {m}"
+            ));
+        }
+        if !(t.optimizer.lr.is_finite() && t.optimizer.lr > 0.0) {
+            return Err(format!(
+                "train.optimizer.lr must be a positive finite number, got {}",
+                t.optimizer.lr
+            ));
+        }
+        let o = &t.optimizer;
+        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+            return Err(format!(
+                "train.optimizer.weight_decay must be >= 0, got {}",
+                o.weight_decay
+            ));
+        }
+        if !(0.0..1.0).contains(&o.momentum) {
+            return Err(format!(
+                "train.optimizer.momentum must be in [0, 1), got {}",
+                o.momentum
+            ));
+        }
+        if !(t.schedule.min_lr.is_finite() && (0.0..=o.lr).contains(&t.schedule.min_lr)) {
+            return Err(format!(
+                "train.schedule.min_lr must be between 0 and train.optimizer.lr ({}), got {}",
+                o.lr, t.schedule.min_lr
+            ));
+        }
+        if t.schedule.step_size == Some(0) {
+            return Err("train.schedule.step_size must be at least 1".into());
+        }
+        if let Some(g) = t.schedule.gamma
+            && !(g.is_finite() && g > 0.0 && g <= 1.0)
+        {
+            return Err(format!(
+                "train.schedule.gamma must be in (0, 1] (the factor the rate is multiplied by), got {g}"
+            ));
+        }
+        if t.early_stopping.as_ref().is_some_and(|e| e.patience == 0) {
+            return Err("train.early_stopping.patience must be at least 1 evaluation".into());
+        }
+        if t.max_eval_tokens == Some(0) {
+            return Err("train.max_eval_tokens must be at least 1 (or left out)".into());
+        }
+        if let Some(s) = &self.sample {
+            if !(s.temperature.is_finite() && s.temperature > 0.0) {
+                return Err(format!(
+                    "sample.temperature must be a positive number, got {}",
+                    s.temperature
+                ));
+            }
+            if s.top_k == Some(0) {
+                return Err("sample.top_k must be at least 1 (or left out for all tokens)".into());
+            }
+            if s.length == 0 {
+                return Err("sample.length must be at least 1".into());
+            }
+        }
+        if !m.forget_bias.is_finite() {
+            return Err("model.forget_bias must be a finite number".into());
         }
         if t.schedule.name == ScheduleName::Step && t.schedule.step_size.is_none() {
             return Err("train.schedule: `name: step` needs `step_size`".into());

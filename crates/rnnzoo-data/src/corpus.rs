@@ -38,6 +38,12 @@ pub enum CorpusError {
         /// The folder.
         path: PathBuf,
     },
+    /// A file, or every file of a folder, holds no text but whitespace.
+    #[error("{path}: holds no text (empty, or whitespace only)")]
+    NoText {
+        /// The file or folder.
+        path: PathBuf,
+    },
     /// A corpus name that no fetch script knows.
     #[error("unknown corpus `{name}`; known corpora: {known}")]
     UnknownCorpus {
@@ -121,8 +127,17 @@ pub fn read_document(path: &Path) -> Result<Document, CorpusError> {
 /// name, each a document).
 pub fn read_path(path: &Path) -> Result<Vec<Document>, CorpusError> {
     let meta = std::fs::metadata(path).map_err(io(path))?;
+    let with_text = |docs: Vec<Document>| {
+        if docs.iter().all(|d| d.text.trim().is_empty()) {
+            Err(CorpusError::NoText {
+                path: path.to_path_buf(),
+            })
+        } else {
+            Ok(docs)
+        }
+    };
     if meta.is_file() {
-        return Ok(vec![read_document(path)?]);
+        return with_text(vec![read_document(path)?]);
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(io(path))?
@@ -135,7 +150,12 @@ pub fn read_path(path: &Path) -> Result<Vec<Document>, CorpusError> {
             path: path.to_path_buf(),
         });
     }
-    files.iter().map(|f| read_document(f)).collect()
+    with_text(
+        files
+            .iter()
+            .map(|f| read_document(f))
+            .collect::<Result<_, _>>()?,
+    )
 }
 
 /// The folder of the data files: `$RNNZOO_DATA`, else `data/` in the current directory.

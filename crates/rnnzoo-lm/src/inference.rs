@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rnnzoo_config::ExperimentConfig;
+use rnnzoo_data::vocab::UNK;
 use rnnzoo_data::{BpttBatches, SplitMix64, Vocab};
 use rnnzoo_models::RecurrentState;
 use rnnzoo_train::checkpoint::Checkpoint;
@@ -128,6 +129,9 @@ impl Sampler {
     /// Draws an index from logits with temperature and top-k; `<unk>` (0) is never drawn.
     fn draw(&mut self, logits: &[f32], temperature: f64, top_k: Option<usize>) -> usize {
         let mut order: Vec<usize> = (1..logits.len()).collect();
+        if order.is_empty() {
+            return 0; // a vocabulary of `<unk>` alone (training refuses those now)
+        }
         order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
         if let Some(k) = top_k {
             order.truncate(k.max(1));
@@ -162,6 +166,8 @@ pub struct Generated {
     /// `Σ log p(token | prompt, preceding tokens)` of the continuation, under the model itself
     /// (temperature 1, no top-k), accumulated from the logits each token was drawn from.
     pub log_prob: f64,
+    /// Prompt tokens outside the vocabulary, read as `<unk>`.
+    pub prompt_unknown: usize,
 }
 
 /// `log softmax(logits)[index]`, in `f64`.
@@ -180,10 +186,25 @@ fn log_prob_of(logits: &[f32], index: usize) -> f64 {
 /// the prompt and every sampled token go through the model one step at a time on host buffers,
 /// with no tensor operations per token.
 pub fn generate(model: &LanguageModel, vocab: &Vocab, options: &SampleOptions) -> Generated {
+    generate_streaming(model, vocab, options, |_| {})
+}
+
+/// [`generate`], handing each piece of text to `emit` as soon as it exists: the prompt first,
+/// exactly as the user wrote it (characters outside the vocabulary included; the model reads
+/// them as `<unk>`), then each token's text (for words, with the space or line break before it).
+pub fn generate_streaming(
+    model: &LanguageModel,
+    vocab: &Vocab,
+    options: &SampleOptions,
+    mut emit: impl FnMut(&str),
+) -> Generated {
     let mut ids = vocab.encode(&options.prompt);
     if vocab.kind == rnnzoo_data::TokenizerKind::Word && !options.prompt.ends_with('\n') {
         ids.pop(); // the prompt's line goes on: drop its closing <eos>
     }
+    let prompt_unknown = ids.iter().filter(|&&id| id == vocab.id(UNK)).count();
+    let mut text = options.prompt.clone();
+    emit(&text);
     let mut sampler = Sampler(SplitMix64::new(options.seed ^ 0x5EED));
     let mut decoder = model.decoder(1);
     let mut logits = decoder.step(&[vocab.boundary_id()]);
@@ -198,14 +219,29 @@ pub fn generate(model: &LanguageModel, vocab: &Vocab, options: &SampleOptions) -
         let next = sampler.draw(logits, options.temperature, options.top_k);
         log_prob += log_prob_of(logits, next);
         tokens.push(next);
+        let piece = continuation_piece(vocab, &text, next);
+        emit(&piece);
+        text.push_str(&piece);
         logits = decoder.step(&[next]);
     }
-    ids.extend_from_slice(&tokens);
     Generated {
-        text: vocab.decode(&ids),
+        text,
         tokens,
         prompt_log_prob,
         log_prob,
+        prompt_unknown,
+    }
+}
+
+/// The text token `id` adds after `so_far`: the character itself, or for words and subwords a
+/// line break for `<eos>` and the word after a space (none at the start of a line or after
+/// whitespace), as [`Vocab::decode`] joins them.
+fn continuation_piece(vocab: &Vocab, so_far: &str, id: usize) -> String {
+    let token = vocab.decode(&[id]);
+    match vocab.kind {
+        rnnzoo_data::TokenizerKind::Char => token,
+        _ if token == "\n" || so_far.is_empty() || so_far.ends_with(char::is_whitespace) => token,
+        _ => format!(" {token}"),
     }
 }
 

@@ -336,12 +336,50 @@ pub fn train(
             .map_err(|e| LmError::io(&run.vocab(), e))?;
     }
     let t = &config.train;
+    let source = match (&config.data.corpus, &config.data.path) {
+        (Some(name), _) => format!("corpus `{name}`"),
+        (None, Some(path)) => path.display().to_string(),
+        (None, None) => "the data".into(),
+    };
+    // Beside `<unk>` (never predicted) the model needs two tokens at least, or it learns a
+    // certainty that says nothing (loss 0 from the first step).
+    if vocab.len() < 3 {
+        return Err(LmError::Other(format!(
+            "{source}: the vocabulary has {} token(s) besides `<unk>`; data.min_freq ({}) or \
+             data.max_vocab ({}) leave nothing to learn: lower min_freq or raise max_vocab",
+            vocab.len().saturating_sub(1),
+            config.data.min_freq,
+            config
+                .data
+                .max_vocab
+                .map_or("none".into(), |v| v.to_string())
+        )));
+    }
     if streams.train.len() < 2 * t.batch_size {
         return Err(LmError::Other(format!(
-            "the training text has {} tokens, too few for batch_size {}",
+            "{source}: the training split has {} tokens, too few for train.batch_size {} \
+             (at least {} are needed)",
             streams.train.len(),
-            t.batch_size
+            t.batch_size,
+            2 * t.batch_size
         )));
+    }
+    for (split, tokens, fraction) in [
+        ("validation", streams.valid.len(), config.data.split.valid),
+        ("test", streams.test.len(), config.data.split.test),
+    ] {
+        if fraction > 0.0 && tokens < MIN_EVAL_TOKENS {
+            eprintln!(
+                "warning: {source}: the {split} split has {tokens} tokens (fewer than \
+                 {MIN_EVAL_TOKENS}): too few documents or lines to split off {fraction}; \
+                 it is not evaluated{}",
+                if split == "validation" {
+                    ", and the last checkpoint stands for the best"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     let batches = BpttBatches::new(&streams.train, t.batch_size, t.bptt);
 

@@ -150,12 +150,39 @@ fn read_jsonl(
                 Some(other) => Ok(other.to_string()),
             }
         };
+        let label = match value.get(label_key) {
+            Some(serde_json::Value::Array(_) | serde_json::Value::Object(_)) => {
+                return Err(data_err(
+                    path,
+                    i + 1,
+                    format!(
+                        "`{label_key}` is a list or object; a label is one string, number or boolean"
+                    ),
+                ));
+            }
+            _ => field(label_key)?,
+        };
         out.push(Example {
             text: field(text_key)?,
-            label: field(label_key)?,
+            label: checked_label(path, i + 1, label_key, label)?,
         });
     }
     Ok(out)
+}
+
+/// A label with its surrounding whitespace trimmed; an empty one is an error naming the line
+/// (it would otherwise become a class `""`).
+fn checked_label(
+    path: &Path,
+    line: usize,
+    key: &str,
+    label: String,
+) -> Result<String, SentimentError> {
+    let trimmed = label.trim();
+    if trimmed.is_empty() {
+        return Err(data_err(path, line, format!("empty `{key}`")));
+    }
+    Ok(trimmed.to_string())
 }
 
 fn read_delimited(
@@ -201,7 +228,7 @@ fn read_delimited(
         };
         out.push(Example {
             text: get(t, text_col)?,
-            label: get(l, label_col)?,
+            label: checked_label(path, line, label_col, get(l, label_col)?)?,
         });
     }
     Ok(out)

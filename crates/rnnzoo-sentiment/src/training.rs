@@ -89,6 +89,17 @@ pub fn prepare(
             examples.len()
         )));
     }
+    let found = classes(&examples);
+    if found.len() < 2 {
+        return Err(SentimentError::Other(format!(
+            "{}: column `{}` has {} class{} ({}); a classifier needs at least two",
+            path.display(),
+            d.label_column,
+            found.len(),
+            if found.len() == 1 { "" } else { "es" },
+            found.join(", ")
+        )));
+    }
     let split_path = run.path.join("split.json");
     let [train, valid, test] = if reuse {
         let text =
@@ -113,8 +124,8 @@ pub fn prepare(
     };
     let classes = match (reuse, initial) {
         (true, _) => load_classes(run)?,
-        (false, None) => classes(&examples),
-        (false, Some(initial)) => finetune::classes(initial, classes(&examples)),
+        (false, None) => found,
+        (false, Some(initial)) => finetune::classes(initial, found),
     };
     let vocab = if reuse {
         Vocab::load(&run.vocab()).map_err(SentimentError::Other)?

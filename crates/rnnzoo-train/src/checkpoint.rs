@@ -3,7 +3,10 @@
 //! burnpack record of the optimizer state) and `state.json` (the loop position). A checkpoint is
 //! written into a hidden temporary folder and renamed into place only when complete, then the
 //! `latest` pointer is replaced atomically, so a crash at any moment leaves the previous
-//! checkpoint as the newest.
+//! checkpoint as the newest. `checksums.json`, written last, holds the size and CRC-32 of every
+//! other file; a checkpoint whose files do not match it (truncated, overwritten) is passed
+//! over, with a warning, for the newest intact one, and so is a `latest` or `best` pointer that
+//! names no checkpoint.
 
 use std::path::{Path, PathBuf};
 
@@ -116,6 +119,116 @@ impl ModuleMapper for RestoreIds {
     }
 }
 
+/// The file of a checkpoint that holds the others' sizes and checksums.
+const CHECKSUMS: &str = "checksums.json";
+
+/// A file's size and CRC-32.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct FileSum {
+    bytes: u64,
+    crc32: u32,
+}
+
+fn file_sum(path: &Path) -> std::io::Result<FileSum> {
+    let bytes = std::fs::read(path)?;
+    Ok(FileSum {
+        bytes: bytes.len() as u64,
+        crc32: crc32fast::hash(&bytes),
+    })
+}
+
+/// The sums of every file in a checkpoint folder (but the sums file).
+fn checksums(dir: &Path) -> std::io::Result<std::collections::BTreeMap<String, FileSum>> {
+    let mut sums = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some(name) = name.filter(|n| n != CHECKSUMS && path.is_file()) {
+            sums.insert(name, file_sum(&path)?);
+        }
+    }
+    Ok(sums)
+}
+
+/// Whether a checkpoint folder is complete and its files match their checksums; `Err` says
+/// what is wrong. A checkpoint of an earlier version without `checksums.json` only needs its
+/// files.
+fn verify(dir: &Path) -> Result<(), String> {
+    for needed in ["state.json", "model.safetensors"] {
+        if !dir.join(needed).is_file() {
+            return Err(format!("has no {needed}"));
+        }
+    }
+    let Ok(text) = std::fs::read_to_string(dir.join(CHECKSUMS)) else {
+        return Ok(());
+    };
+    let sums: std::collections::BTreeMap<String, FileSum> =
+        serde_json::from_str(&text).map_err(|e| format!("has a damaged {CHECKSUMS} ({e})"))?;
+    for (name, expected) in &sums {
+        match file_sum(&dir.join(name)) {
+            Ok(found) if found == *expected => {}
+            Ok(found) => {
+                return Err(format!(
+                    "is damaged: {name} has {} bytes (CRC {:08x}), {} (CRC {:08x}) were written",
+                    found.bytes, found.crc32, expected.bytes, expected.crc32
+                ));
+            }
+            Err(e) => return Err(format!("is damaged: {name}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// What keeps a checkpoint from fitting a model, in words: the first few tensors whose shapes
+/// differ, are missing, or are left over; `None` when it fits.
+fn describe_mismatch(result: &burn::store::ApplyResult) -> Option<String> {
+    use burn::store::ApplyError;
+    let mut parts = Vec::new();
+    for e in result.errors.iter().take(3) {
+        parts.push(match e {
+            ApplyError::ShapeMismatch {
+                path,
+                expected,
+                found,
+            } => format!(
+                "`{path}` is {:?} in the checkpoint but {:?} in the model",
+                found.as_slice(),
+                expected.as_slice()
+            ),
+            ApplyError::DTypeMismatch {
+                path,
+                expected,
+                found,
+            } => format!("`{path}` is {found:?} in the checkpoint but {expected:?} in the model"),
+            other => format!("{other:?}"),
+        });
+    }
+    let names = |paths: Vec<&String>| {
+        let shown: Vec<String> = paths.iter().take(3).map(|p| format!("`{p}`")).collect();
+        let more = paths.len().saturating_sub(3);
+        format!(
+            "{}{}",
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )
+    };
+    if !result.missing.is_empty() {
+        let missing: Vec<&String> = result.missing.iter().map(|(p, _)| p).collect();
+        parts.push(format!("the checkpoint lacks {}", names(missing)));
+    }
+    if !result.unused.is_empty() {
+        parts.push(format!(
+            "the model has no {}",
+            names(result.unused.iter().collect())
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 /// Saving, finding and loading checkpoints under one run's `checkpoints/` folder.
 pub struct Checkpoint;
 
@@ -165,6 +278,9 @@ impl Checkpoint {
         for (name, bytes) in extras {
             std::fs::write(tmp.join(name), bytes).map_err(io_err(&tmp))?;
         }
+        let sums = checksums(&tmp).map_err(io_err(&tmp))?;
+        let json = serde_json::to_vec_pretty(&sums).expect("checksums serialise");
+        write_atomic(&tmp.join(CHECKSUMS), &json).map_err(io_err(&tmp))?;
 
         if dest.exists() {
             std::fs::remove_dir_all(&dest).map_err(io_err(&dest))?;
@@ -178,20 +294,67 @@ impl Checkpoint {
         Ok(dest)
     }
 
-    fn pointer(root: &Path, which: &str) -> Option<PathBuf> {
+    /// The checkpoint a pointer file names, if the pointer exists; `Err` says why it cannot
+    /// be used (it names no checkpoint, or the checkpoint is damaged).
+    fn pointer(root: &Path, which: &str) -> Option<Result<PathBuf, String>> {
         let name = std::fs::read_to_string(root.join(which)).ok()?;
         let path = root.join(name.trim());
-        path.join("state.json").is_file().then_some(path)
+        Some(match verify(&path) {
+            Ok(()) => Ok(path),
+            Err(why) => Err(format!(
+                "{}: `{which}` names {}, which {why}",
+                root.display(),
+                name.trim()
+            )),
+        })
     }
 
-    /// The newest complete checkpoint, if any.
+    /// The newest checkpoint folder whose files are intact, newest first by step.
+    fn newest_intact(root: &Path) -> Option<PathBuf> {
+        let mut all: Vec<PathBuf> = std::fs::read_dir(root)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_dir()
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
+            })
+            .collect();
+        all.sort();
+        all.into_iter().rev().find(|p| verify(p).is_ok())
+    }
+
+    /// The newest complete, intact checkpoint, if any: the one `latest` names, else (with a
+    /// warning) the newest intact one.
     pub fn latest(root: &Path) -> Option<PathBuf> {
-        Self::pointer(root, "latest")
+        match Self::pointer(root, "latest") {
+            Some(Ok(path)) => Some(path),
+            broken => {
+                let found = Self::newest_intact(root);
+                if let (Some(Err(why)), Some(path)) = (&broken, &found) {
+                    eprintln!("warning: {why}; using {} instead", path.display());
+                } else if let (None, Some(path)) = (&broken, &found) {
+                    eprintln!(
+                        "warning: {}: no `latest` pointer; using {}",
+                        root.display(),
+                        path.display()
+                    );
+                }
+                found
+            }
+        }
     }
 
-    /// The checkpoint with the best validation loss, if any.
+    /// The checkpoint of the best validation, if any and intact (a damaged one is named in a
+    /// warning).
     pub fn best(root: &Path) -> Option<PathBuf> {
-        Self::pointer(root, "best")
+        match Self::pointer(root, "best")? {
+            Ok(path) => Some(path),
+            Err(why) => {
+                eprintln!("warning: {why}");
+                None
+            }
+        }
     }
 
     /// The checkpoint to use a trained run from: the best, else the latest.
@@ -234,19 +397,24 @@ impl Checkpoint {
                 message: "missing: not a complete checkpoint".into(),
             });
         }
-        let mut store = SafetensorsStore::from_file(&weights);
+        // Partial and unvalidated, so that every difference comes back as data to name here
+        // rather than as Burn's debugging dump.
+        let mut store = SafetensorsStore::from_file(&weights)
+            .allow_partial(true)
+            .validate(false);
         let result = model
             .load_from(&mut store)
             .map_err(|e| CheckpointError::Mismatch {
                 path: weights.clone(),
-                message: e.to_string(),
+                message: format!("not a readable safetensors file ({e})"),
             })?;
-        if !result.errors.is_empty() || !result.missing.is_empty() {
+        if let Some(difference) = describe_mismatch(&result) {
             return Err(CheckpointError::Mismatch {
                 path: weights,
                 message: format!(
-                    "does not fit the model (missing: {:?}; errors: {:?})",
-                    result.missing, result.errors
+                    "does not fit the model that the run's config.yaml and vocabulary describe: \
+                     {difference}; was config.yaml, vocab.json or labels.json edited, or the \
+                     checkpoint copied from another run?"
                 ),
             });
         }

@@ -1,6 +1,11 @@
 //! Run directories: `runs/<name>/<timestamp>/`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The run folders this process created, so that a training that fails before its first
+/// checkpoint can take its half-made folder away again ([`remove_unfinished`]).
+static CREATED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// One run's folder and the files in it.
 #[derive(Clone, Debug)]
@@ -45,7 +50,12 @@ impl RunDir {
         let mut n = 1;
         loop {
             match std::fs::create_dir(&path) {
-                Ok(()) => return Ok(Self { path }),
+                Ok(()) => {
+                    if let Ok(mut created) = CREATED.lock() {
+                        created.push(path.clone());
+                    }
+                    return Ok(Self { path });
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     n += 1;
                     path = PathBuf::from(format!("{}-{n}", base.display()));
@@ -94,6 +104,25 @@ impl RunDir {
     }
 }
 
+/// Removes the run folders this process created that hold no checkpoint and no summary (a
+/// training that failed on its config, data or first steps), and returns them. Folders of other
+/// processes, and runs with a checkpoint to resume from, are never touched.
+pub fn remove_unfinished() -> Vec<PathBuf> {
+    let created = match CREATED.lock() {
+        Ok(mut created) => std::mem::take(&mut *created),
+        Err(_) => return Vec::new(),
+    };
+    created
+        .into_iter()
+        .filter(|path| {
+            let unfinished = path.is_dir()
+                && !path.join("summary.json").exists()
+                && !path.join("checkpoints").join("latest").exists();
+            unfinished && std::fs::remove_dir_all(path).is_ok()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +141,24 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), 8, "{paths:?}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn only_unfinished_folders_of_this_process_are_removed() {
+        let root = std::env::temp_dir().join(format!("rnnzoo-unfinished-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let failed = RunDir::create(&root, "failed").unwrap();
+        std::fs::write(failed.config(), "name: failed\n").unwrap();
+        let resumable = RunDir::create(&root, "resumable").unwrap();
+        std::fs::create_dir_all(resumable.checkpoints()).unwrap();
+        std::fs::write(resumable.checkpoints().join("latest"), "step-00000010").unwrap();
+        let foreign = root.join("foreign").join("2026-01-01T00-00-00");
+        std::fs::create_dir_all(&foreign).unwrap();
+        let removed = remove_unfinished();
+        assert!(removed.contains(&failed.path), "{removed:?}");
+        assert!(!failed.path.exists());
+        assert!(resumable.path.exists() && foreign.exists());
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rnnzoo_config::{ExperimentConfig, TaskName};
-use rnnzoo_lm::inference::{SampleOptions, generate, load_run, score};
+use rnnzoo_lm::inference::{SampleOptions, generate_streaming, load_run, score};
 use rnnzoo_train::verbs::{Inputs, TaskVerbs};
 
 #[derive(Parser)]
@@ -58,7 +58,7 @@ enum Command {
         /// A language-model experiment file.
         config: PathBuf,
         /// The n-gram order (1..=5).
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=5))]
         order: usize,
         /// Override a config value (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -88,13 +88,13 @@ enum Command {
         #[arg(long, default_value = "")]
         prompt: String,
         /// Tokens to generate.
-        #[arg(long, default_value_t = 500)]
+        #[arg(long, default_value_t = 500, value_parser = at_least_one)]
         length: usize,
-        /// Softmax temperature.
-        #[arg(long, default_value_t = 0.8)]
+        /// Softmax temperature (positive; lower is more conservative).
+        #[arg(long, default_value_t = 0.8, allow_hyphen_values = true, value_parser = positive_number)]
         temperature: f64,
         /// Sample among the k most likely tokens only.
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         top_k: Option<usize>,
         /// Seed of the sampler.
         #[arg(long, default_value_t = 1)]
@@ -125,7 +125,7 @@ enum Command {
         #[arg(long, value_name = "DIR", conflicts_with = "sweep")]
         report: Option<PathBuf>,
         /// Runs at once, sharing the cores (overrides the sweep's `jobs`).
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         jobs: Option<usize>,
         /// Folder that holds run directories; a comparison goes to <runs>/compare/<name>/.
         #[arg(long, default_value = "runs")]
@@ -137,16 +137,16 @@ enum Command {
         #[arg(long, default_value = "a,b,c,d,e,f,g,h,i")]
         configs: String,
         /// Worker threads (the rayon pool of the flex backend).
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, value_parser = at_least_one)]
         threads: usize,
         /// Round-robin repetitions; the result is the median of round medians.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = at_least_one)]
         rounds: usize,
         /// Untimed warm-up steps per round (the config's own count when absent).
         #[arg(long)]
         warmup: Option<usize>,
         /// Timed steps per round (the config's own count when absent).
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         iters: Option<usize>,
         /// Print one JSON object.
         #[arg(long)]
@@ -163,7 +163,7 @@ enum Command {
         #[arg(long)]
         file: Option<PathBuf>,
         /// Beam width (the run's `decode.beam` when absent; 1 is greedy).
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         beam: Option<usize>,
         /// Print JSON (with the attention weights).
         #[arg(long)]
@@ -182,10 +182,10 @@ enum Command {
         files: Vec<PathBuf>,
         /// Beam width of the CTC prefix search (the run's `decode.beam` when absent; 1 is best
         /// path unless a language model is used).
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         beam: Option<usize>,
         /// Weight of the run's character language model (`decode.lm_text`); 0 turns it off.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true, value_parser = non_negative_number)]
         lm_weight: Option<f64>,
         /// Print JSON.
         #[arg(long)]
@@ -199,7 +199,7 @@ enum Command {
         #[arg(required = true)]
         images: Vec<PathBuf>,
         /// Beam width (the run's `decode.beam` when absent; 1 is greedy).
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         beam: Option<usize>,
         /// Print JSON.
         #[arg(long)]
@@ -223,6 +223,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A count that must be at least 1 (`--beam 0`, `--length 0` are mistakes, not "none").
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{value}` is not a whole number")),
+    }
+}
+
+/// A finite number above 0 (a temperature: 0, negative or NaN would silently mean greedy).
+fn positive_number(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be a positive number, got {v}")),
+        Err(_) => Err(format!("`{value}` is not a number")),
+    }
+}
+
+/// A finite number of at least 0 (a weight).
+fn non_negative_number(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be a finite number >= 0, got {v}")),
+        Err(_) => Err(format!("`{value}` is not a number")),
+    }
 }
 
 /// The task behind each `task:` name of a config. A new task is one line here (and its name in
@@ -254,6 +281,17 @@ fn train(
         (None, None) => unreachable!("clap requires one"),
     }
     .map_err(|e| e.to_string())?;
+    if let (Some(from), None) = (&config.init_from, &resume) {
+        let trained = task_of(from)?;
+        if trained != config.task {
+            return Err(format!(
+                "init_from {}: a {} run, but this config trains a {} model; fine-tune from a run of the same task",
+                from.display(),
+                task(trained).describe(),
+                task(config.task).describe()
+            ));
+        }
+    }
     let device = device_of(&config)?;
     task(config.task).train(&config, runs, resume.as_deref(), &device)
 }
@@ -507,10 +545,20 @@ fn run_command(command: Command) -> Result<(), String> {
                 top_k,
                 seed,
             };
-            println!(
-                "{}",
-                generate(&trained.model, &trained.vocab, &options).text
-            );
+            // Each token is printed as it is drawn, so a long generation shows at once.
+            let mut stdout = std::io::stdout().lock();
+            let generated = generate_streaming(&trained.model, &trained.vocab, &options, |piece| {
+                use std::io::Write as _;
+                let _ = stdout.write_all(piece.as_bytes());
+                let _ = stdout.flush();
+            });
+            println!();
+            if generated.prompt_unknown > 0 {
+                eprintln!(
+                    "warning: {} token(s) of the prompt are not in the run's vocabulary; the model read them as <unk>",
+                    generated.prompt_unknown
+                );
+            }
             Ok(())
         }
         Command::Translate {
@@ -597,14 +645,48 @@ fn run_command(command: Command) -> Result<(), String> {
     }
 }
 
+/// A panic is a bug of rnnzoo, never the user's fault: print one line saying so and where,
+/// without Rust's backtrace text (`RUST_BACKTRACE=1` still gets the full report).
+fn report_bugs_plainly() {
+    if std::env::var_os("RUST_BACKTRACE").is_some() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        let place = info
+            .location()
+            .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
+        eprintln!(
+            "error: internal error{place}: {what}\n(this is a bug in rnnzoo, not in your input; \
+             please report it with the command you ran)"
+        );
+    }));
+}
+
 fn main() -> ExitCode {
+    report_bugs_plainly();
     let cli = Cli::parse();
     rnnzoo_train::device::keep_freed_memory();
-    match run_command(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+    let result = std::panic::catch_unwind(|| run_command(cli.command));
+    // A training that failed before its first checkpoint leaves no half-made run folder.
+    let removed = match &result {
+        Ok(Ok(())) => Vec::new(),
+        _ => rnnzoo_train::rundir::remove_unfinished(),
+    };
+    match result {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(message)) => {
             eprintln!("error: {message}");
+            for dir in removed {
+                eprintln!("(removed the unfinished run folder {})", dir.display());
+            }
             ExitCode::FAILURE
         }
+        Err(_) => ExitCode::from(70),
     }
 }
