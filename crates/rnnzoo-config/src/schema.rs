@@ -1178,9 +1178,6 @@ impl ExperimentConfig {
             if s.top_k == Some(0) {
                 return Err("sample.top_k must be at least 1 (or left out for all tokens)".into());
             }
-            if s.length == 0 {
-                return Err("sample.length must be at least 1".into());
-            }
         }
         if !m.forget_bias.is_finite() {
             return Err("model.forget_bias must be a finite number".into());

@@ -35,14 +35,19 @@ pub fn load_initial(
     let Some(run) = &config.init_from else {
         return Ok(None);
     };
-    let trained = load_run(run, device)?;
-    if trained.config.task != TaskName::Lm {
+    // The task first: another task's checkpoint does not load as a language model.
+    let task = rnnzoo_config::load(&run.join("config.yaml"), &[])
+        .map_err(|e| LmError::Other(format!("init_from {}: {e}", run.display())))?
+        .task;
+    if task != TaskName::Lm {
         return Err(LmError::Other(format!(
-            "init_from {}: a {:?} run, not a language model",
+            "init_from {}: a {} run, not a language model; a language model fine-tunes from a \
+             language-model run",
             run.display(),
-            trained.config.task
+            format!("{task:?}").to_lowercase()
         )));
     }
+    let trained = load_run(run, device)?;
     rnnzoo_train::finetune::check_architecture(run, &trained.config.model, &config.model, &[])
         .map_err(LmError::Other)?;
     if trained.vocab.kind != config.data.tokenizer {

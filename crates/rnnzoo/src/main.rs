@@ -281,17 +281,6 @@ fn train(
         (None, None) => unreachable!("clap requires one"),
     }
     .map_err(|e| e.to_string())?;
-    if let (Some(from), None) = (&config.init_from, &resume) {
-        let trained = task_of(from)?;
-        if trained != config.task {
-            return Err(format!(
-                "init_from {}: a {} run, but this config trains a {} model; fine-tune from a run of the same task",
-                from.display(),
-                task(trained).describe(),
-                task(config.task).describe()
-            ));
-        }
-    }
     let device = device_of(&config)?;
     task(config.task).train(&config, runs, resume.as_deref(), &device)
 }
