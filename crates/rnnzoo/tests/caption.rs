@@ -187,7 +187,10 @@ fn a_tiny_captioner_learns_shapes_and_eval_and_caption_work() {
         &dir,
         &["caption", run.to_str().unwrap(), &first, "--beam", "0"],
     );
-    assert!(!out.status.success() && text(&out).contains("--beam must be at least 1"));
+    assert!(
+        !out.status.success()
+            && text(&out).contains("invalid value '0' for '--beam <BEAM>': must be at least 1")
+    );
     let out = rnnzoo(&dir, &["generate", run.to_str().unwrap()]);
     assert!(
         !out.status.success() && text(&out).contains("a captioning run"),

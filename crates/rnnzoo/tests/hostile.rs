@@ -446,3 +446,28 @@ fn compare_retrains_runs_of_an_older_sweep_and_reports_a_failing_variant() {
     assert_eq!(newest["steps"], 30, "{newest}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn trainings_started_together_get_their_own_run_folders() {
+    let dir = setup("together");
+    let children: Vec<std::process::Child> = (0..4)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_rnnzoo"))
+                .args(["train", "tiny.yaml", "--set", "train.steps=5"])
+                .current_dir(&dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("binary starts")
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let runs = runs_of(&dir, "tiny");
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    for run in &runs {
+        assert!(run.join("summary.json").is_file(), "{run:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -208,7 +208,10 @@ fn a_tiny_model_learns_tones_and_eval_and_transcribe_work() {
     assert!(items[0]["text"].is_string() && items[2]["text"].is_string());
     assert!(items[1]["error"].as_str().unwrap().contains("broken.wav"));
     let out = rnnzoo(&dir, &["transcribe", run_arg, "mono.wav", "--beam", "0"]);
-    assert!(!out.status.success() && text(&out).contains("--beam must be at least 1"));
+    assert!(
+        !out.status.success()
+            && text(&out).contains("invalid value '0' for '--beam <BEAM>': must be at least 1")
+    );
     let out = rnnzoo(&dir, &["generate", run_arg]);
     assert!(!out.status.success());
     assert!(

@@ -137,7 +137,7 @@ fn a_tiny_model_learns_to_reverse_and_the_verbs_work() {
     // A translation verb on a run of another task, and --beam 0, are refused.
     let out = rnnzoo(&dir, &["translate", run_arg, "a1", "--beam", "0"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("--beam must be at least 1"));
+    assert!(text(&out).contains("invalid value '0' for '--beam <BEAM>': must be at least 1"));
     std::fs::remove_dir_all(dir).unwrap();
 }
 
