@@ -2,7 +2,7 @@
 # Runs every cargo-fuzz target under fuzz/ for a bounded time and prints a table of time,
 # executions and crashes. Needs a nightly toolchain and cargo-fuzz; installs both when missing.
 # CI does not run this: a crash found here is fixed, and its input kept as a test in the normal
-# suite (see crates/*/tests/fuzz_regressions.rs).
+# suite (crates/<crate>/tests/fuzz_regressions.rs).
 #
 #   scripts/fuzz.sh                 # every target, 60 s each
 #   SECONDS_EACH=300 scripts/fuzz.sh config sword
@@ -39,9 +39,10 @@ for t in "${targets[@]}"; do
         -max_total_time="$SECONDS_EACH" -print_final_stats=1 -rss_limit_mb=4096 \
         -fork=1 -ignore_crashes=1 >"$log" 2>&1 || true
     took=$(( $(date +%s) - start ))
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{s+=$2} END {print s+0}')
+    # With -fork, each job prints its final stats; their executions add up.
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{s+=$2} END {print s+0}' || true)
     if [ "$execs" = 0 ]; then
-        execs=$(grep -o '#[0-9]*' "$log" | tail -1 | tr -d '#')
+        execs=$(grep -o 'exec/s: [0-9]*\|#[0-9]*' "$log" | grep '#' | tail -1 | tr -d '#' || true)
     fi
     after=$(ls "artifacts/$t" | wc -l)
     rows+=("| $t | $took | ${execs:-?} | $(( after - before )) |")

@@ -1,4 +1,5 @@
 //! What the file-reading targets share: the input written to a file of this process.
+#![allow(dead_code)] // each target uses part of it
 
 use std::path::PathBuf;
 

@@ -379,12 +379,7 @@ pub fn load_run(run: &Path, device: &Device) -> Result<TrainedRun, CaptionError>
     let dir = RunDir::open(run).map_err(|e| CaptionError::io(run, e))?;
     let config = rnnzoo_config::load(&dir.config(), &[])?;
     let vocab = Vocabulary::load(&dir.vocab()).map_err(CaptionError::Other)?;
-    let checkpoint = Checkpoint::best_or_latest(&dir.checkpoints()).ok_or_else(|| {
-        CaptionError::Other(format!(
-            "{}: no checkpoint yet",
-            dir.checkpoints().display()
-        ))
-    })?;
+    let checkpoint = Checkpoint::to_use(&dir.checkpoints()).map_err(CaptionError::Other)?;
     let model = Checkpoint::load_model(&checkpoint, captioner(&config, vocab.len(), device))?;
     Ok(TrainedRun {
         config,

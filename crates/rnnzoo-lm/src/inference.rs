@@ -262,9 +262,7 @@ pub fn load_run(path: &Path, device: &Device) -> Result<TrainedRun, LmError> {
     let run = RunDir::open(path).map_err(|e| LmError::Other(e.to_string()))?;
     let config = rnnzoo_config::load(&run.config(), &[])?;
     let vocab = Vocab::load(&run.vocab()).map_err(LmError::Other)?;
-    let checkpoint = Checkpoint::best_or_latest(&run.checkpoints()).ok_or_else(|| {
-        LmError::Other(format!("{}: the run has no checkpoint yet", path.display()))
-    })?;
+    let checkpoint = Checkpoint::to_use(&run.checkpoints()).map_err(LmError::Other)?;
     let model = Checkpoint::load_model(
         &checkpoint,
         LanguageModel::new(&config.model, vocab.len(), device),

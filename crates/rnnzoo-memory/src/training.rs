@@ -229,9 +229,7 @@ pub fn evaluate_run(run: &Path, device: &Device) -> Result<Evaluation, MemoryErr
     let config = rnnzoo_config::load(&run.config(), &[])?;
     let problem = problem_of(&config)?;
     let synthetic = config.data.synthetic.as_ref().expect("problem_of checked");
-    let path = Checkpoint::best_or_latest(&run.checkpoints()).ok_or_else(|| {
-        MemoryError::Other(format!("{}: no checkpoint", run.checkpoints().display()))
-    })?;
+    let path = Checkpoint::to_use(&run.checkpoints()).map_err(MemoryError::Other)?;
     let model = Checkpoint::load_model(&path, MemoryModel::new(&config.model, &problem, device))?;
     Ok(evaluate(
         &model,

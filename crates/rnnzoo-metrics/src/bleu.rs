@@ -164,7 +164,8 @@ fn score(
     // sacreBLEU's `my_log`: log(0) is -9999999999.
     let log = |p: f64| if p == 0.0 { -9_999_999_999.0 } else { p.ln() };
     let mean = precisions[..max_order].iter().map(|&p| log(p)).sum::<f64>() / max_order as f64;
-    result(brevity_penalty * mean.exp(), precisions)
+    // exp(ln 100) is 100.00000000000004 in f64: kept within [0, 100] (found by fuzzing).
+    result((brevity_penalty * mean.exp()).min(100.0), precisions)
 }
 
 #[cfg(test)]

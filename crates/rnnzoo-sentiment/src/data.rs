@@ -86,11 +86,16 @@ pub fn read_examples(
 ) -> Result<Vec<Example>, SentimentError> {
     let bytes = std::fs::read(path).map_err(|e| SentimentError::io(path, e))?;
     let content = String::from_utf8(bytes).map_err(|e| {
-        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+        let offset = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..offset]
             .iter()
             .filter(|&&b| b == b'\n')
             .count();
-        data_err(path, line, "not valid UTF-8")
+        data_err(
+            path,
+            line,
+            format!("not valid UTF-8 (first bad byte at offset {offset})"),
+        )
     })?;
     match format {
         DataFormat::Vader => read_vader(path, &content),

@@ -75,12 +75,8 @@ pub fn load_initial(
     let run = RunDir::open(path).map_err(|e| SentimentError::io(path, e))?;
     let trained = rnnzoo_config::load(&run.config(), &[])?;
     let vocab = Vocab::load(&run.vocab()).map_err(SentimentError::Other)?;
-    let checkpoint = Checkpoint::best_or_latest(&run.checkpoints()).ok_or_else(|| {
-        SentimentError::Other(format!(
-            "init_from {}: the run has no checkpoint yet",
-            path.display()
-        ))
-    })?;
+    let checkpoint = Checkpoint::to_use(&run.checkpoints())
+        .map_err(|e| SentimentError::Other(format!("init_from {}: {e}", path.display())))?;
     let m = &trained.model;
     let source = match trained.task {
         TaskName::Sentiment => {

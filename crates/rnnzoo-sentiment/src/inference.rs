@@ -174,9 +174,7 @@ pub fn load_run(path: &Path, device: &Device) -> Result<TrainedRun, SentimentErr
     let config = rnnzoo_config::load(&run.config(), &[])?;
     let vocab = Vocab::load(&run.vocab()).map_err(SentimentError::Other)?;
     let classes = load_classes(&run)?;
-    let checkpoint = Checkpoint::best_or_latest(&run.checkpoints()).ok_or_else(|| {
-        SentimentError::Other(format!("{}: the run has no checkpoint yet", path.display()))
-    })?;
+    let checkpoint = Checkpoint::to_use(&run.checkpoints()).map_err(SentimentError::Other)?;
     let model = Checkpoint::load_model(
         &checkpoint,
         Classifier::new(&config.model, vocab.len(), classes.len(), device),

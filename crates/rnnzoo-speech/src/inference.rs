@@ -261,12 +261,7 @@ pub fn load_run(run: &Path, device: &Device) -> Result<TrainedRun, SpeechError> 
     let dir = RunDir::open(run).map_err(|e| SpeechError::io(run, e))?;
     let config = rnnzoo_config::load(&dir.config(), &[])?;
     let alphabet = Alphabet::load(&dir.path.join("alphabet.json")).map_err(SpeechError::Other)?;
-    let checkpoint = Checkpoint::best_or_latest(&dir.checkpoints()).ok_or_else(|| {
-        SpeechError::Other(format!(
-            "{}: no checkpoint yet",
-            dir.checkpoints().display()
-        ))
-    })?;
+    let checkpoint = Checkpoint::to_use(&dir.checkpoints()).map_err(SpeechError::Other)?;
     let fresh = AcousticModel::new(&config.model, &config.features, alphabet.classes(), device);
     let model = Checkpoint::load_model(&checkpoint, fresh)?;
     Ok(TrainedRun {

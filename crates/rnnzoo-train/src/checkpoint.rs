@@ -328,6 +328,8 @@ impl Checkpoint {
                 let found = Self::newest_intact(root);
                 if let (Some(Err(why)), Some(path)) = (&broken, &found) {
                     eprintln!("warning: {why}; using {} instead", path.display());
+                } else if let Some(Err(why)) = &broken {
+                    eprintln!("warning: {why}; no older checkpoint is intact either");
                 } else if let (None, Some(path)) = (&broken, &found) {
                     eprintln!(
                         "warning: {}: no `latest` pointer; using {}",
@@ -355,6 +357,31 @@ impl Checkpoint {
     /// The checkpoint to use a trained run from: the best, else the latest.
     pub fn best_or_latest(root: &Path) -> Option<PathBuf> {
         Self::best(root).or_else(|| Self::latest(root))
+    }
+
+    /// [`Checkpoint::best_or_latest`], or an error that says whether the run has no checkpoint
+    /// yet or only damaged ones.
+    pub fn to_use(root: &Path) -> Result<PathBuf, String> {
+        Self::best_or_latest(root).ok_or_else(|| {
+            let folders = std::fs::read_dir(root)
+                .map(|entries| {
+                    entries
+                        .filter_map(Result::ok)
+                        .filter(|e| e.file_name().to_string_lossy().starts_with("step-"))
+                        .count()
+                })
+                .unwrap_or(0);
+            match folders {
+                0 => format!(
+                    "{}: no checkpoint yet (the training did not reach its first)",
+                    root.display()
+                ),
+                n => format!(
+                    "{}: none of its {n} checkpoints is intact (see the warnings above)",
+                    root.display()
+                ),
+            }
+        })
     }
 
     fn prune(root: &Path, keep: usize) -> Result<(), CheckpointError> {

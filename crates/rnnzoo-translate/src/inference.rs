@@ -244,12 +244,7 @@ pub fn load_run(run: &Path, device: &Device) -> Result<TrainedRun, TranslateErro
         Tokenizer::load(&dir.path.join("source-tokenizer.json")).map_err(TranslateError::Other)?;
     let target =
         Tokenizer::load(&dir.path.join("target-tokenizer.json")).map_err(TranslateError::Other)?;
-    let checkpoint = Checkpoint::best_or_latest(&dir.checkpoints()).ok_or_else(|| {
-        TranslateError::Other(format!(
-            "{}: no checkpoint yet",
-            dir.checkpoints().display()
-        ))
-    })?;
+    let checkpoint = Checkpoint::to_use(&dir.checkpoints()).map_err(TranslateError::Other)?;
     let fresh = Seq2Seq::new(&config.model, source.len(), target.len(), device);
     let model = Checkpoint::load_model(&checkpoint, fresh)?;
     Ok(TrainedRun {

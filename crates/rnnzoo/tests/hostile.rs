@@ -215,6 +215,11 @@ fn bad_classifier_labels_are_refused_naming_the_line() {
         ),
         &["labels.jsonl:1", "list or object"],
     );
+    std::fs::write(dir.join("labels.csv"), b"text,label\ngood \xe9t\xe9,pos\n").unwrap();
+    assert_refused(
+        &rnnzoo(&dir, &["train", "cls.yaml"]),
+        &["labels.csv:2", "UTF-8", "offset 16"],
+    );
     std::fs::write(dir.join("labels.csv"), "text,label\n\"unclosed,pos\n").unwrap();
     assert_refused(&rnnzoo(&dir, &["train", "cls.yaml"]), &["labels.csv"]);
     assert!(runs_of(&dir, "cls").is_empty());
