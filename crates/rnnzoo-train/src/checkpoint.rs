@@ -304,10 +304,9 @@ impl Checkpoint {
         })
     }
 
-    /// The newest checkpoint folder whose files are intact, newest first by step.
-    fn newest_intact(root: &Path) -> Option<PathBuf> {
-        let mut all: Vec<PathBuf> = std::fs::read_dir(root)
-            .ok()?
+    /// The `step-*` checkpoint folders under `root`, oldest first.
+    fn step_folders(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+        let mut all: Vec<PathBuf> = std::fs::read_dir(root)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.is_dir()
@@ -316,6 +315,12 @@ impl Checkpoint {
             })
             .collect();
         all.sort();
+        Ok(all)
+    }
+
+    /// The newest checkpoint folder whose files are intact.
+    fn newest_intact(root: &Path) -> Option<PathBuf> {
+        let all = Self::step_folders(root).ok()?;
         all.into_iter().rev().find(|p| verify(p).is_ok())
     }
 
@@ -363,15 +368,7 @@ impl Checkpoint {
     /// yet or only damaged ones.
     pub fn to_use(root: &Path) -> Result<PathBuf, String> {
         Self::best_or_latest(root).ok_or_else(|| {
-            let folders = std::fs::read_dir(root)
-                .map(|entries| {
-                    entries
-                        .filter_map(Result::ok)
-                        .filter(|e| e.file_name().to_string_lossy().starts_with("step-"))
-                        .count()
-                })
-                .unwrap_or(0);
-            match folders {
+            match Self::step_folders(root).map_or(0, |all| all.len()) {
                 0 => format!(
                     "{}: no checkpoint yet (the training did not reach its first)",
                     root.display()
@@ -386,16 +383,7 @@ impl Checkpoint {
 
     fn prune(root: &Path, keep: usize) -> Result<(), CheckpointError> {
         let best = Self::best(root);
-        let mut all: Vec<PathBuf> = std::fs::read_dir(root)
-            .map_err(io_err(root))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_dir()
-                    && p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
-            })
-            .collect();
-        all.sort();
+        let all = Self::step_folders(root).map_err(io_err(root))?;
         let excess = all.len().saturating_sub(keep.max(1));
         for old in all.into_iter().take(excess) {
             if Some(&old) != best.as_ref() {
