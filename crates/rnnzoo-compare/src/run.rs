@@ -35,25 +35,30 @@ pub(crate) fn run_dirs(out: &Path, run_name: &str) -> Vec<PathBuf> {
     dirs
 }
 
-/// Whether a run folder trains what `run` plans now: its resolved `config.yaml` equals the base
-/// config with the run's overrides. A run of an earlier version of the sweep (other steps, other
-/// sizes) is neither reported nor resumed, but trained again.
-pub(crate) fn trains_plan(dir: &Path, base: &Path, run: &PlannedRun) -> bool {
-    let had = rnnzoo_config::load(&dir.join("config.yaml"), &[]);
-    let wants = rnnzoo_config::load(base, &run.overrides);
-    match (had, wants) {
-        (Ok(had), Ok(wants)) => rnnzoo_config::to_yaml(&had) == rnnzoo_config::to_yaml(&wants),
-        _ => false,
-    }
+/// The resolved config a planned run trains now (the base config with its overrides), as the
+/// YAML a run folder records; `None` when it does not load.
+fn planned_yaml(base: &Path, run: &PlannedRun) -> Option<String> {
+    rnnzoo_config::load(base, &run.overrides)
+        .ok()
+        .map(|c| rnnzoo_config::to_yaml(&c))
+}
+
+/// Whether a run folder trained `planned` (see [`planned_yaml`]). A run of an earlier version
+/// of the sweep (other steps, other sizes) is neither reported nor resumed, but trained again.
+fn trained(dir: &Path, planned: Option<&str>) -> bool {
+    let had =
+        rnnzoo_config::load(&dir.join("config.yaml"), &[]).map(|c| rnnzoo_config::to_yaml(&c));
+    matches!((had, planned), (Ok(had), Some(wants)) if had == wants)
 }
 
 /// The newest finished run directory of a planned run, if any (its `summary.json` exists and
 /// it trained what the sweep now plans).
 pub(crate) fn finished_dir(out: &Path, base: &Path, run: &PlannedRun) -> Option<PathBuf> {
+    let planned = planned_yaml(base, run);
     run_dirs(out, &run.run_name)
         .into_iter()
         .rev()
-        .find(|d| d.join("summary.json").is_file() && trains_plan(d, base, run))
+        .find(|d| d.join("summary.json").is_file() && trained(d, planned.as_deref()))
 }
 
 /// The last line of a failed run's log that says `error:`, for the report.
@@ -129,10 +134,11 @@ pub fn execute(
             let run = &runs[i];
             let log = logs.join(format!("{}.log", run.run_name));
             let mut command = Command::new(exe);
+            let planned = planned_yaml(base, run);
             let partial = run_dirs(out, &run.run_name).into_iter().rev().find(|d| {
                 d.join("checkpoints").join("latest").is_file()
                     && !d.join("summary.json").is_file()
-                    && trains_plan(d, base, run)
+                    && trained(d, planned.as_deref())
             });
             // A run with a checkpoint but no summary resumes (every task can; n-grams restart).
             match partial.filter(|_| run.ngram_order.is_none()) {

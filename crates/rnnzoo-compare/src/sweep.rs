@@ -106,10 +106,9 @@ pub fn load_sweep(path: &Path) -> Result<Sweep, CompareError> {
         };
         CompareError::Invalid(format!("{location}: {e}"))
     })?;
-    if sweep.name.is_empty() || sweep.name.starts_with('.') || file_safe(&sweep.name) != sweep.name
-    {
+    if !rnnzoo_config::is_plain_folder_name(&sweep.name) {
         return Err(CompareError::Invalid(format!(
-            "{}: name `{}` must be a plain folder name (letters, digits, `.`, `-`, `_`), since \
+            "{}: name `{}` must be a plain folder name (letters, digits, `-`, `_`, `.`, `+`), since \
              the comparison goes to <runs>/compare/<name>/",
             path.display(),
             sweep.name

@@ -978,17 +978,21 @@ fn default_sample_len() -> usize {
     300
 }
 
+/// Whether `name` can be a folder under a runs folder and nothing else: not empty, not
+/// starting with `.`, only letters, digits, `-`, `_`, `.` and `+` (so no `/` or `..`).
+pub fn is_plain_folder_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
+}
+
 impl ExperimentConfig {
     /// Checks what the types alone cannot: exclusive or dependent keys, ranges.
     pub fn validate(&self) -> Result<(), String> {
         // The name is a folder under the runs folder: nothing in it may lead elsewhere.
-        let name_ok = !self.name.is_empty()
-            && !self.name.starts_with('.')
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
-        if !name_ok {
+        if !is_plain_folder_name(&self.name) {
             return Err(format!(
                 "name: `{}` must be a plain folder name (letters, digits, `-`, `_`, `.`, `+`; \
                  not starting with `.`), since runs go to <runs>/<name>/",
