@@ -10,7 +10,7 @@
 //! and [`runner`] (the `rnnzoo` verbs).
 
 pub mod data;
-pub mod images;
+pub use rnnzoo_media::images;
 pub mod inference;
 pub mod plot;
 pub mod runner;

@@ -2,10 +2,12 @@
 //! folder, or a named corpus fetched by `scripts/fetch-data.sh`), character and word
 //! vocabularies, held-out splits by whole document, the stream batching of truncated
 //! backpropagation through time, the verses of SWORD Bible modules ([`sword`]) and parallel
-//! text for translation ([`parallel`]).
+//! text for translation ([`parallel`]) and labelled texts for classification ([`labelled`]).
 
 pub mod bptt;
 pub mod corpus;
+pub mod files;
+pub mod labelled;
 pub mod parallel;
 pub mod rng;
 pub mod split;
@@ -14,6 +16,7 @@ pub mod vocab;
 
 pub use bptt::BpttBatches;
 pub use corpus::{CorpusError, Document};
+pub use files::write_atomic;
 pub use rng::SplitMix64;
 pub use split::{Split, bucketed_batches, split_documents};
 pub use vocab::{TokenizerKind, Vocab};

@@ -22,6 +22,9 @@ pub enum SentimentError {
     /// Reading a corpus failed.
     #[error(transparent)]
     Corpus(#[from] rnnzoo_data::CorpusError),
+    /// A labelled data file could not be read or has a malformed row.
+    #[error(transparent)]
+    Labelled(#[from] rnnzoo_data::labelled::LabelledError),
     /// A checkpoint could not be written or read.
     #[error(transparent)]
     Checkpoint(#[from] rnnzoo_train::CheckpointError),

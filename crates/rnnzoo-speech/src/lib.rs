@@ -8,7 +8,7 @@
 //! [`decode`] (best path, prefix beam search, character n-gram fusion), [`inference`] (CER and
 //! WER, transcribing files with a trained run) and [`runner`] (the `rnnzoo` verbs).
 
-pub mod audio;
+pub use rnnzoo_media::audio;
 pub mod data;
 pub mod decode;
 pub mod features;

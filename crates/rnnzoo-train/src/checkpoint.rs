@@ -151,8 +151,8 @@ fn checksums(dir: &Path) -> std::io::Result<std::collections::BTreeMap<String, F
 }
 
 /// Whether a checkpoint folder is complete and its files match their checksums; `Err` says
-/// what is wrong. A checkpoint of an earlier version without `checksums.json` only needs its
-/// files.
+/// what is wrong. A checkpoint of an earlier version without `checksums.json` gets the
+/// structural check of [`verify_structure`] instead.
 fn verify(dir: &Path) -> Result<(), String> {
     for needed in ["state.json", "model.safetensors"] {
         if !dir.join(needed).is_file() {
@@ -160,7 +160,7 @@ fn verify(dir: &Path) -> Result<(), String> {
         }
     }
     let Ok(text) = std::fs::read_to_string(dir.join(CHECKSUMS)) else {
-        return Ok(());
+        return verify_structure(dir);
     };
     let sums: std::collections::BTreeMap<String, FileSum> =
         serde_json::from_str(&text).map_err(|e| format!("has a damaged {CHECKSUMS} ({e})"))?;
@@ -176,6 +176,20 @@ fn verify(dir: &Path) -> Result<(), String> {
             Err(e) => return Err(format!("is damaged: {name}: {e}")),
         }
     }
+    Ok(())
+}
+
+/// The check of a checkpoint without checksums (written before they existed): `state.json` is
+/// JSON and `model.safetensors` parses with every tensor inside the file, which catches the
+/// truncated or overwritten files a crash or a full disk leaves.
+fn verify_structure(dir: &Path) -> Result<(), String> {
+    let state = std::fs::read(dir.join("state.json")).map_err(|e| format!("state.json: {e}"))?;
+    serde_json::from_slice::<serde_json::Value>(&state)
+        .map_err(|e| format!("is damaged: state.json is not JSON ({e})"))?;
+    let weights = std::fs::read(dir.join("model.safetensors"))
+        .map_err(|e| format!("model.safetensors: {e}"))?;
+    safetensors::SafeTensors::deserialize(&weights)
+        .map_err(|e| format!("is damaged: model.safetensors does not parse ({e})"))?;
     Ok(())
 }
 

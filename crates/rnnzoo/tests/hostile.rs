@@ -364,6 +364,27 @@ fn damaged_runs_fall_back_to_an_intact_checkpoint_or_name_what_is_wrong() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("resumed from"), "{}", text(&out));
 
+    // The same in a run written before checkpoints had checksums: the structural check finds
+    // the truncated file, and the one before is used.
+    let legacy = copy("legacy");
+    std::fs::write(legacy.join("checkpoints/best"), "step-00000020").unwrap();
+    for step in ["step-00000010", "step-00000020"] {
+        std::fs::remove_file(legacy.join("checkpoints").join(step).join("checksums.json")).unwrap();
+    }
+    std::fs::write(
+        legacy.join("checkpoints/step-00000020/model.safetensors"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
+    let out = eval(&legacy);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("model.safetensors does not parse")
+            && text(&out).contains("step-00000010 instead"),
+        "{}",
+        text(&out)
+    );
+
     // Every checkpoint random bytes: an error naming the run, no panic.
     let random = copy("random");
     for step in ["step-00000010", "step-00000020"] {

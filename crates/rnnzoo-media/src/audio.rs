@@ -1,9 +1,8 @@
 //! Reading audio files into mono samples at the features' rate: WAV (`hound`), Ogg Vorbis
-//! (`lewton`) and FLAC (`claxon`), any sample rate and channel count (channels averaged),
+//! (`lewton`) and FLAC (`claxon`), any sample rate from 1 to 768 kHz and any channel count (channels averaged),
 //! resampled with `rubato`'s FFT resampler.
 
-use std::fs::File;
-use std::io::BufReader;
+use std::io::Cursor;
 use std::path::Path;
 
 use rubato::{FftFixedIn, Resampler};
@@ -45,47 +44,64 @@ fn mix_down(interleaved: &[f32], channels: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The sample rates accepted: a header outside them is damaged (and the resampler's filters
+/// would grow without bound for absurd ratios).
+pub const RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+
 /// Reads a WAV, Ogg Vorbis or FLAC file (chosen by its first bytes, not its name) as mono.
 pub fn read(path: &Path) -> Result<Audio, AudioError> {
-    let mut magic = [0u8; 4];
-    {
-        use std::io::Read;
-        let mut f = File::open(path).map_err(|e| error(path, e))?;
-        f.read_exact(&mut magic)
-            .map_err(|_| error(path, "too short to be an audio file"))?;
-    }
-    let audio = match &magic {
-        b"RIFF" => read_wav(path)?,
-        b"OggS" => read_ogg(path)?,
-        b"fLaC" => read_flac(path)?,
-        _ => {
-            return Err(error(
-                path,
-                "not a WAV, Ogg Vorbis or FLAC file (unknown header)",
-            ));
-        }
-    };
-    if audio.rate == 0 {
-        return Err(error(path, "sample rate 0"));
+    let bytes = std::fs::read(path).map_err(|e| error(path, e))?;
+    decode(&bytes).map_err(|message| error(path, message))
+}
+
+/// Decodes WAV, Ogg Vorbis or FLAC bytes (chosen by their first bytes) as mono; the error says
+/// what is wrong, without a file name.
+pub fn decode(bytes: &[u8]) -> Result<Audio, String> {
+    let audio = match bytes.get(..4) {
+        Some(b"RIFF") => decode_wav(bytes),
+        Some(b"OggS") => decode_ogg(bytes),
+        Some(b"fLaC") => decode_flac(bytes),
+        None => return Err("too short to be an audio file".into()),
+        Some(_) => return Err("not a WAV, Ogg Vorbis or FLAC file (unknown header)".into()),
+    }?;
+    if !RATES.contains(&audio.rate) {
+        return Err(format!(
+            "sample rate {} Hz (expected {} to {} Hz)",
+            audio.rate,
+            RATES.start(),
+            RATES.end()
+        ));
     }
     Ok(audio)
 }
 
-fn read_wav(path: &Path) -> Result<Audio, AudioError> {
-    let reader = hound::WavReader::open(path).map_err(|e| error(path, e))?;
+/// The scale that maps `bits`-bit integer samples into `[-1, 1]`; a bit depth outside 1..=32
+/// (which only a damaged header declares) is an error rather than an overflowing shift.
+fn int_scale(bits: u32) -> Result<f32, String> {
+    if !(1..=32).contains(&bits) {
+        return Err(format!("{bits} bits per sample"));
+    }
+    Ok(1.0 / (1u64 << (bits - 1)) as f32)
+}
+
+fn decode_wav(bytes: &[u8]) -> Result<Audio, String> {
+    let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
     let spec = reader.spec();
+    if spec.channels == 0 {
+        return Err("0 channels".into());
+    }
     let interleaved: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => reader
             .into_samples::<f32>()
             .collect::<Result<_, _>>()
-            .map_err(|e| error(path, e))?,
+            .map_err(|e| e.to_string())?,
         hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample.max(1) - 1)) as f32;
+            let scale = int_scale(spec.bits_per_sample as u32)?;
             reader
                 .into_samples::<i32>()
                 .map(|s| s.map(|v| v as f32 * scale))
                 .collect::<Result<_, _>>()
-                .map_err(|e| error(path, e))?
+                .map_err(|e| e.to_string())?
         }
     };
     Ok(Audio {
@@ -94,14 +110,13 @@ fn read_wav(path: &Path) -> Result<Audio, AudioError> {
     })
 }
 
-fn read_ogg(path: &Path) -> Result<Audio, AudioError> {
-    let file = File::open(path).map_err(|e| error(path, e))?;
-    let mut reader = lewton::inside_ogg::OggStreamReader::new(BufReader::new(file))
-        .map_err(|e| error(path, e))?;
+fn decode_ogg(bytes: &[u8]) -> Result<Audio, String> {
+    let mut reader =
+        lewton::inside_ogg::OggStreamReader::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
     let channels = reader.ident_hdr.audio_channels as usize;
     let rate = reader.ident_hdr.audio_sample_rate;
     let mut interleaved = Vec::new();
-    while let Some(packet) = reader.read_dec_packet_itl().map_err(|e| error(path, e))? {
+    while let Some(packet) = reader.read_dec_packet_itl().map_err(|e| e.to_string())? {
         interleaved.extend(packet.iter().map(|&s| s as f32 / 32768.0));
     }
     Ok(Audio {
@@ -110,15 +125,15 @@ fn read_ogg(path: &Path) -> Result<Audio, AudioError> {
     })
 }
 
-fn read_flac(path: &Path) -> Result<Audio, AudioError> {
-    let mut reader = claxon::FlacReader::open(path).map_err(|e| error(path, e))?;
+fn decode_flac(bytes: &[u8]) -> Result<Audio, String> {
+    let mut reader = claxon::FlacReader::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
     let info = reader.streaminfo();
-    let scale = 1.0 / (1u64 << (info.bits_per_sample.max(1) - 1)) as f32;
+    let scale = int_scale(info.bits_per_sample)?;
     let interleaved: Vec<f32> = reader
         .samples()
         .map(|s| s.map(|v| v as f32 * scale))
         .collect::<Result<_, _>>()
-        .map_err(|e| error(path, e))?;
+        .map_err(|e| e.to_string())?;
     Ok(Audio {
         samples: mix_down(&interleaved, info.channels as usize),
         rate: info.sample_rate,
@@ -222,5 +237,46 @@ mod tests {
         let e = read(&dir.join("text.ogg")).unwrap_err().to_string();
         assert!(e.contains("text.ogg") && e.contains("not a WAV"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn damaged_or_foreign_bytes_are_errors_not_panics() {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut wav = Vec::new();
+        {
+            let mut w = hound::WavWriter::new(Cursor::new(&mut wav), spec).unwrap();
+            for i in 0..100 {
+                w.write_sample(i as i16).unwrap();
+            }
+            w.finalize().unwrap();
+        }
+        assert_eq!(decode(&wav).unwrap().samples.len(), 100);
+        // The sample rate (bytes 24..28) set to 10 Hz, and the byte rate (28..32) to match.
+        let mut slow = wav.clone();
+        slow[24..28].copy_from_slice(&10u32.to_le_bytes());
+        slow[28..32].copy_from_slice(&20u32.to_le_bytes());
+        let err = decode(&slow).unwrap_err();
+        assert!(err.contains("sample rate 10 Hz"), "{err}");
+        for bad in [
+            &wav[..30],
+            b"RIF".as_slice(),
+            b"OggS\0\0\0\0",
+            b"fLaC",
+            b"ID3\x03....",
+        ] {
+            assert!(decode(bad).is_err(), "{bad:?}");
+        }
+        let missing = Path::new("no-such-dir/clip.wav");
+        assert!(
+            read(missing)
+                .unwrap_err()
+                .to_string()
+                .starts_with("no-such-dir/clip.wav: ")
+        );
     }
 }

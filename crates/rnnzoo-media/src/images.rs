@@ -143,7 +143,7 @@ pub fn load_cached(path: &Path, size: usize) -> Result<Vec<u8>, ImageError> {
             .parent()
             .is_some_and(|dir| std::fs::create_dir_all(dir).is_ok())
     {
-        let _ = rnnzoo_models::weights::write_atomic(&cache, &rgb);
+        let _ = rnnzoo_data::write_atomic(&cache, &rgb);
     }
     Ok(rgb)
 }
