@@ -337,7 +337,7 @@ pub fn prepare(
         [pick(&names.train)?, pick(&names.valid)?, pick(&names.test)?]
     } else {
         let s = &config.data.split;
-        split_by_family(items, s.valid, s.test, config.seed)
+        split_by_family(items, s.valid, s.test, s.seed_or(config.seed))
     };
     let vocab = if resume {
         Vocabulary::load(&vocab_path).map_err(CaptionError::Other)?

@@ -6,8 +6,8 @@
 //! `rnnzoo train` of the base config with `--set` overrides; [`execute`] runs them as child
 //! processes (one at a time, or several with the cores split between them), skipping runs that
 //! finished before and resuming runs that were cut short; [`report`] reads the
-//! runs' `summary.json` and `metrics.csv` back and writes `compare.md`, `compare.csv` and
-//! `validation-curves.svg`.
+//! runs' `summary.json` and `metrics.csv` back and writes `compare.md`, `compare.csv`,
+//! `validation-curves.{svg,png}` and `final-metric.{svg,png}`.
 //!
 //! ```yaml
 //! name: cells

@@ -1,11 +1,12 @@
-//! Reading a sweep's finished runs back and rendering `compare.md`, `compare.csv` and
-//! `validation-curves.svg`.
+//! Reading a sweep's finished runs back and rendering `compare.md`, `compare.csv`,
+//! `validation-curves.{svg,png}` (baselines and chance as dashed levels) and
+//! `final-metric.{svg,png}` (the test metric of each row with ± sd error bars).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use rnnzoo_train::plot::{Curve, draw};
+use rnnzoo_train::plot::{Bar, Curve, Level, curves_svg, error_bars_svg, write_figure};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -77,6 +78,12 @@ const LM_COLUMNS: &[Column] = &[
         pointer: "/test_loss",
         decimals: 4,
         spread: true,
+    },
+    Column {
+        header: "test SE",
+        pointer: "/test_loss_se",
+        decimals: 4,
+        spread: false,
     },
     Column {
         header: "best step",
@@ -331,12 +338,11 @@ fn by_variant<'a>(
         .collect()
 }
 
-/// Writes `compare.md`, `compare.csv` and `validation-curves.svg` into `out` for a plan and
-/// returns the Markdown.
+/// Writes `compare.md`, `compare.csv` and the two figures into `out` for a plan and returns
+/// the Markdown.
 pub fn report(out: &Path, plan: &Plan) -> Result<String, CompareError> {
     let results = collect(out, &plan.base, &plan.runs)?;
     let kind = Kind::of(&results);
-    let lm = kind == Kind::LanguageModel;
     let columns = kind.columns();
     let groups = by_variant(&plan.runs, &results);
     let seeds: Vec<String> = {
@@ -453,9 +459,11 @@ pub fn report(out: &Path, plan: &Plan) -> Result<String, CompareError> {
     let csv_path = out.join("compare.csv");
     std::fs::write(&csv_path, csv).map_err(io(&csv_path))?;
 
+    // Baseline rows (n-gram models) and the chance level are reference lines, not curves.
+    let is_baseline = |runs: &[&RunResult]| runs.iter().all(|r| r.run.ngram_order.is_some());
     let curves: Vec<Curve> = groups
         .iter()
-        .filter(|(_, runs)| !runs.is_empty())
+        .filter(|(_, runs)| !runs.is_empty() && !is_baseline(runs))
         .map(|(variant, runs)| {
             let mut at_step: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
             for r in runs {
@@ -472,23 +480,64 @@ pub fn report(out: &Path, plan: &Plan) -> Result<String, CompareError> {
             }
         })
         .collect();
-    let (title, y_label) = if lm {
-        (
-            format!("{}: validation loss, mean over seeds", plan.name),
-            "nats per token",
-        )
-    } else if kind == Kind::Translation {
-        (
-            format!("{}: validation BLEU (greedy), mean over seeds", plan.name),
-            "BLEU",
-        )
-    } else {
-        (
-            format!("{}: validation accuracy, mean over seeds", plan.name),
-            "accuracy",
-        )
+    let mean_of = |runs: &[&RunResult], pointer: &str| {
+        let values: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.summary.pointer(pointer)?.as_f64())
+            .collect();
+        (!values.is_empty()).then(|| mean_sd(&values))
     };
-    draw(&out.join("validation-curves.svg"), &title, y_label, &curves)
-        .map_err(CompareError::Invalid)?;
+    let mut levels: Vec<Level> = groups
+        .iter()
+        .filter(|(_, runs)| !runs.is_empty() && is_baseline(runs))
+        .filter_map(|(variant, runs)| {
+            Some(Level {
+                label: variant.clone(),
+                value: mean_of(runs, "/best_valid_loss")?.0,
+            })
+        })
+        .collect();
+    if kind == Kind::Memory
+        && let Some((chance, _)) = mean_of(&results.iter().collect::<Vec<_>>(), "/chance/accuracy")
+    {
+        levels.push(Level {
+            label: "chance".into(),
+            value: chance,
+        });
+    }
+    let (title, y_label) = match kind {
+        Kind::LanguageModel => ("validation loss", "nats per token"),
+        Kind::Translation => ("validation BLEU (greedy)", "BLEU"),
+        _ => ("validation accuracy", "accuracy"),
+    };
+    let svg = curves_svg(
+        &format!("{}: {title}, mean over seeds", plan.name),
+        y_label,
+        &curves,
+        &levels,
+    )
+    .map_err(CompareError::Invalid)?;
+    write_figure(&out.join("validation-curves"), &svg).map_err(CompareError::Invalid)?;
+
+    // What people look at first: the final metric of every row, ± its spread over seeds.
+    let last = &columns[1];
+    let bars: Vec<Bar> = groups
+        .iter()
+        .filter_map(|(variant, runs)| {
+            let (mean, sd) = mean_of(runs, last.pointer)?;
+            Some(Bar {
+                label: variant.clone(),
+                mean,
+                sd,
+            })
+        })
+        .collect();
+    let svg = error_bars_svg(
+        &format!("{}: {}, mean ± sd over seeds", plan.name, last.header),
+        last.header,
+        &bars,
+    )
+    .map_err(CompareError::Invalid)?;
+    write_figure(&out.join("final-metric"), &svg).map_err(CompareError::Invalid)?;
     Ok(md)
 }

@@ -291,18 +291,7 @@ fn default_examples() -> usize {
 }
 
 /// Format of a labelled data file (classification tasks).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DataFormat {
-    /// Comma-separated with a header row (RFC 4180 quoting).
-    Csv,
-    /// Tab-separated with a header row.
-    Tsv,
-    /// One JSON object per line.
-    Jsonl,
-    /// VADER ground truth: `id<TAB>mean rating<TAB>text`, no header; labelled by the sign.
-    Vader,
-}
+pub use rnnzoo_data::labelled::DataFormat;
 
 /// How a text becomes model input for classification.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -627,6 +616,18 @@ pub struct SplitConfig {
     /// Fraction of characters for the test set.
     #[serde(default = "five_percent")]
     pub test: f64,
+    /// Seed of the held-out split; the experiment's `seed` when absent. Set it to keep one split
+    /// across seeds, so that a comparison's seeds vary only the initialisation and the batch
+    /// order and differences between variants are not drowned in split noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+impl SplitConfig {
+    /// The seed that draws the split: `seed` when set, else the experiment's.
+    pub fn seed_or(&self, experiment_seed: u64) -> u64 {
+        self.seed.unwrap_or(experiment_seed)
+    }
 }
 
 fn five_percent() -> f64 {
@@ -638,6 +639,7 @@ impl Default for SplitConfig {
         Self {
             valid: 0.05,
             test: 0.05,
+            seed: None,
         }
     }
 }

@@ -12,6 +12,7 @@ use rnnzoo_train::metrics::MetricsLog;
 use rnnzoo_train::rundir::RunDir;
 
 use crate::LmError;
+use crate::inference::block_standard_error;
 use crate::training::{Summary, prepare};
 
 /// Counts an order-`order` model on the config's training split and evaluates it on the
@@ -44,6 +45,21 @@ pub fn train_ngram(
     };
     let loss = |tokens: &[usize]| (tokens.len() > 1).then(|| model.cross_entropy(tokens));
     let (valid_loss, test_loss) = (loss(valid), loss(&streams.test));
+    // The recurrent runs' batch means: as many contiguous blocks as they have streams.
+    let test_loss_se = {
+        let losses = model.token_losses(&streams.test);
+        let block = losses.len() / config.train.batch_size.max(1);
+        let means: Vec<f64> = (block > 0)
+            .then(|| {
+                losses
+                    .chunks_exact(block)
+                    .map(|c| c.iter().sum::<f64>() / block as f64)
+            })
+            .into_iter()
+            .flatten()
+            .collect();
+        block_standard_error(&means)
+    };
     let summary = Summary {
         name: config.name.clone(),
         cell: format!("ngram-kn{order}"),
@@ -57,6 +73,7 @@ pub fn train_ngram(
         best_step: None,
         test_loss,
         test_perplexity: test_loss.map(f64::exp),
+        test_loss_se,
         tokens_per_s: streams.train.len() as f64 / trained_s.max(1e-9),
         wall_s: start.elapsed().as_secs_f64(),
         sample: None,

@@ -26,13 +26,36 @@ pub struct Evaluation {
     pub perplexity: f64,
     /// Target tokens scored.
     pub tokens: usize,
+    /// Standard error of `loss` by batch means: the spread of the per-stream mean losses (each
+    /// stream a contiguous stretch of text) over the square root of their number. Neighbouring
+    /// tokens' losses are correlated, so this is wider and more honest than the per-token
+    /// standard error; `None` with fewer than two streams.
+    pub standard_error: Option<f64>,
+}
+
+/// The standard error of the mean of equally sized blocks' means: their sample standard
+/// deviation over `sqrt(blocks)` (`None` for fewer than two blocks).
+pub fn block_standard_error(block_means: &[f64]) -> Option<f64> {
+    let k = block_means.len();
+    if k < 2 {
+        return None;
+    }
+    let mean = block_means.iter().sum::<f64>() / k as f64;
+    let variance = block_means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / (k - 1) as f64;
+    Some((variance / k as f64).sqrt())
 }
 
 /// Sum of `-log p(target)` over a batch: logits `[B, T, V]`, targets `[B, T]`.
 fn nll_sum(logits: Tensor<3>, targets: Tensor<2, Int>) -> f64 {
+    nll_per_row(logits, targets).iter().sum()
+}
+
+/// `-Σ_t log p(target)` of each of the `B` rows: logits `[B, T, V]`, targets `[B, T]`.
+fn nll_per_row(logits: Tensor<3>, targets: Tensor<2, Int>) -> Vec<f64> {
     let logp = log_softmax(logits, 2);
     let picked = logp.gather(2, targets.unsqueeze_dim::<3>(2));
-    -(picked.sum().into_scalar::<f32>() as f64)
+    let rows = picked.sum_dim(1).into_data();
+    rows.iter::<f32>().map(|v| -(v as f64)).collect()
 }
 
 /// Evaluates on `tokens` laid out as `batch` streams, carrying the state through `bptt`-step
@@ -42,19 +65,25 @@ pub fn evaluate(model: &LanguageModel, tokens: &[usize], batch: usize, bptt: usi
     let batches = BpttBatches::new(tokens, batch, bptt);
     let device = model.embedding.weight.device();
     let mut state: Option<RecurrentState> = None;
-    let mut total = 0.0;
+    // Each stream's summed loss: every stream has the same number of targets.
+    let mut per_stream = vec![0.0f64; batch];
     for i in 0..batches.num_segments() {
         let (inputs, targets) = segment_tensors(&batches.segment(i), &device);
         let (logits, next) = model.forward(inputs, state);
-        total += nll_sum(logits, targets);
+        for (sum, row) in per_stream.iter_mut().zip(nll_per_row(logits, targets)) {
+            *sum += row;
+        }
         state = Some(next);
     }
     let n = batches.num_targets();
-    let loss = total / n as f64;
+    let loss = per_stream.iter().sum::<f64>() / n as f64;
+    let per_token = (n / batch) as f64;
+    let means: Vec<f64> = per_stream.iter().map(|s| s / per_token).collect();
     Evaluation {
         loss,
         perplexity: loss.exp(),
         tokens: n,
+        standard_error: block_standard_error(&means),
     }
 }
 
@@ -273,4 +302,18 @@ pub fn load_run(path: &Path, device: &Device) -> Result<TrainedRun, LmError> {
         model,
         checkpoint,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::block_standard_error;
+
+    #[test]
+    fn the_standard_error_of_block_means_is_their_sd_over_root_k() {
+        // Means 1, 2, 3, 4: sample sd sqrt(5/3), over sqrt(4).
+        let se = block_standard_error(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert!((se - (5.0f64 / 3.0).sqrt() / 2.0).abs() < 1e-12, "{se}");
+        assert_eq!(block_standard_error(&[2.5]), None);
+        assert_eq!(block_standard_error(&[3.0, 3.0, 3.0]), Some(0.0));
+    }
 }

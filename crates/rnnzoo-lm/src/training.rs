@@ -98,6 +98,9 @@ pub struct Summary {
     pub test_loss: Option<f64>,
     /// Test perplexity of the best checkpoint.
     pub test_perplexity: Option<f64>,
+    /// Standard error of `test_loss` (batch means over contiguous stretches of the test text):
+    /// gaps between models much larger than it are not evaluation noise.
+    pub test_loss_se: Option<f64>,
     /// Mean training throughput (target tokens per second).
     pub tokens_per_s: f64,
     /// Training wall time in seconds (evaluation included).
@@ -187,7 +190,7 @@ pub fn prepare_with(
     config: &ExperimentConfig,
     vocab: impl FnOnce(&str) -> Vocab,
 ) -> Result<(Vocab, Streams), LmError> {
-    let split = load_split(&config.data, config.seed)?;
+    let split = load_split(&config.data, config.data.split.seed_or(config.seed))?;
     let train_text = joined_text(&split.train, config.data.max_train_chars);
     let vocab = vocab(&train_text);
     let streams = Streams {
@@ -459,6 +462,7 @@ pub fn train(
         best_step: outcome.best.as_ref().map(|(_, step, _)| *step),
         test_loss: test.as_ref().map(|e| e.loss),
         test_perplexity: test.as_ref().map(|e| e.perplexity),
+        test_loss_se: test.as_ref().and_then(|e| e.standard_error),
         tokens_per_s: state.tokens as f64 / state.elapsed_s.max(1e-9),
         wall_s: wall.elapsed().as_secs_f64(),
         sample_loss: sample

@@ -196,10 +196,17 @@ impl KneserNey {
         if tokens.len() < 2 {
             return f64::NAN;
         }
-        let total: f64 = (1..tokens.len())
+        self.token_losses(tokens).iter().sum::<f64>() / (tokens.len() - 1) as f64
+    }
+
+    /// `-ln p(tokens[i] | tokens[..i])` for every `i` from 1: the terms [`cross_entropy`]
+    /// averages.
+    ///
+    /// [`cross_entropy`]: KneserNey::cross_entropy
+    pub fn token_losses(&self, tokens: &[usize]) -> Vec<f64> {
+        (1..tokens.len())
             .map(|i| -self.prob(&tokens[..i], tokens[i]).ln())
-            .sum();
-        total / (tokens.len() - 1) as f64
+            .collect()
     }
 }
 

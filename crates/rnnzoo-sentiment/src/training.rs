@@ -108,7 +108,12 @@ pub fn prepare(
             serde_json::from_str(&text).map_err(|e| SentimentError::io(&split_path, e))?;
         [f.train, f.valid, f.test]
     } else {
-        let split = split_indices(examples.len(), d.split.valid, d.split.test, config.seed);
+        let split = split_indices(
+            examples.len(),
+            d.split.valid,
+            d.split.test,
+            d.split.seed_or(config.seed),
+        );
         let file = SplitFile {
             source: path.display().to_string(),
             train: split[0].clone(),

@@ -362,7 +362,7 @@ pub fn prepare(
             &entries,
             config.data.split.valid,
             config.data.split.test,
-            config.seed,
+            config.data.split.seed_or(config.seed),
         );
         split.manifest = manifest.display().to_string();
         if split.utterances[0].is_empty() {

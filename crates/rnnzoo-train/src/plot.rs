@@ -1,7 +1,11 @@
-//! Learning-curve plots (SVG): named (step, value) curves on one chart.
+//! Figures as SVG (and PNG through resvg): learning curves with reference levels, and the
+//! final metric per variant with error bars. Legends sit beside the plotting area, never on
+//! the curves.
 
 use std::path::Path;
 
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::element::ErrorBar;
 use plotters::prelude::*;
 
 /// A named curve of (step, value) points.
@@ -12,58 +16,218 @@ pub struct Curve {
     pub points: Vec<(f64, f64)>,
 }
 
-/// Draws curves on one chart into an SVG file.
-pub fn draw(path: &Path, title: &str, y_label: &str, curves: &[Curve]) -> Result<(), String> {
-    let points = curves.iter().flat_map(|c| c.points.iter());
-    let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
-    for &(x, y) in points {
-        x_max = x_max.max(x);
-        if y.is_finite() {
-            y_min = y_min.min(y);
-            y_max = y_max.max(y);
-        }
+/// A reference value drawn as a dashed horizontal line across the curves (a baseline's score,
+/// or chance level).
+pub struct Level {
+    /// Legend label.
+    pub label: String,
+    /// Its value on the y axis.
+    pub value: f64,
+}
+
+/// One row of an error-bar figure: a mean and, over more than one seed, its ± spread.
+pub struct Bar {
+    /// Row label.
+    pub label: String,
+    /// Mean over seeds.
+    pub mean: f64,
+    /// Sample standard deviation, when there is more than one seed.
+    pub sd: Option<f64>,
+}
+
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 500;
+/// Width of the legend column right of the curves.
+const LEGEND: u32 = 230;
+
+/// The range `values` span, padded by 5 % (or a little when they are all equal).
+fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
     }
-    if !y_min.is_finite() {
-        (y_min, y_max) = (0.0, 1.0);
+    if !lo.is_finite() {
+        return (0.0, 1.0);
     }
-    let pad = ((y_max - y_min) * 0.05).max(1e-3);
-    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
-    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_max, (y_min - pad)..(y_max + pad))
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .y_desc(y_label)
-        .draw()
-        .map_err(|e| err(&e))?;
-    for (i, curve) in curves.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+    let pad = ((hi - lo) * 0.05).max(1e-3 * hi.abs().max(1.0));
+    (lo - pad, hi + pad)
+}
+
+/// Curves over steps, with each level as a dashed line inside the plotted range, as an SVG
+/// document; the legend is a column to the right of the plotting area.
+pub fn curves_svg(
+    title: &str,
+    y_label: &str,
+    curves: &[Curve],
+    levels: &[Level],
+) -> Result<String, String> {
+    let x_max = curves
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.0))
+        .fold(1.0f64, f64::max);
+    let (y_lo, y_hi) = padded_range(
+        curves
+            .iter()
+            .flat_map(|c| c.points.iter().map(|p| p.1))
+            .chain(levels.iter().map(|l| l.value)),
+    );
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let (plot, legend) = root.split_horizontally(WIDTH - LEGEND);
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..x_max, y_lo..y_hi)
+            .map_err(|x| e(&x))?;
         chart
-            .draw_series(LineSeries::new(
-                curve.points.iter().copied(),
-                color.stroke_width(2),
-            ))
-            .map_err(|e| err(&e))?
-            .label(curve.label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
+            .configure_mesh()
+            .x_desc("step")
+            .y_desc(y_label)
+            .draw()
+            .map_err(|x| e(&x))?;
+        let mut entries = Vec::new();
+        for (i, curve) in curves.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    curve.points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(|x| e(&x))?;
+            entries.push((curve.label.clone(), color, false));
+        }
+        for (i, level) in levels.iter().enumerate() {
+            let color = Palette99::pick(curves.len() + i).to_rgba();
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, level.value), (x_max, level.value)],
+                    8,
+                    5,
+                    color.stroke_width(2),
+                ))
+                .map_err(|x| e(&x))?;
+            entries.push((format!("{} ({:.3})", level.label, level.value), color, true));
+        }
+        let font = ("sans-serif", 14).into_font().color(&BLACK);
+        for (i, (label, color, dashed)) in entries.iter().enumerate() {
+            let y = 50 + 22 * i as i32;
+            let style = color.stroke_width(2);
+            if *dashed {
+                for x in [5, 17] {
+                    legend
+                        .draw(&PathElement::new(vec![(x, y), (x + 8, y)], style))
+                        .map_err(|x| e(&x))?;
+                }
+            } else {
+                legend
+                    .draw(&PathElement::new(vec![(5, y), (30, y)], style))
+                    .map_err(|x| e(&x))?;
+            }
+            legend
+                .draw(&Text::new(label.clone(), (38, y - 7), font.clone()))
+                .map_err(|x| e(&x))?;
+        }
+        root.present().map_err(|x| e(&x))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
+    Ok(svg)
+}
+
+/// Draws curves on one chart into an SVG file (a run's learning curves).
+pub fn draw(path: &Path, title: &str, y_label: &str, curves: &[Curve]) -> Result<(), String> {
+    let svg = curves_svg(title, y_label, curves, &[])?;
+    write_svg_or_png(path, &svg, WIDTH, HEIGHT)
+}
+
+/// One row per bar, top to bottom: a dot at the mean and a bar of ± one standard deviation
+/// (rows without a spread get only the dot), as an SVG document.
+pub fn error_bars_svg(title: &str, x_label: &str, bars: &[Bar]) -> Result<String, String> {
+    let (x_lo, x_hi) = padded_range(bars.iter().flat_map(|b| {
+        let sd = b.sd.unwrap_or(0.0);
+        [b.mean - sd, b.mean + sd]
+    }));
+    let n = bars.len().max(1) as i32;
+    let longest = bars
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(4);
+    let height = (120 + 36 * n as u32).max(260);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(20 + 8 * longest as u32)
+            .build_cartesian_2d(x_lo..x_hi, (0..n).into_segmented())
+            .map_err(|x| e(&x))?;
+        // Row i of the figure is bar i counted from the top.
+        let label_of = |v: &SegmentValue<i32>| match v {
+            SegmentValue::CenterOf(i) => bars
+                .get((n - 1 - i) as usize)
+                .map_or(String::new(), |b| b.label.clone()),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n as usize)
+            .y_label_formatter(&label_of)
+            .x_desc(x_label)
+            .draw()
+            .map_err(|x| e(&x))?;
+        for (i, bar) in bars.iter().enumerate() {
+            let row = SegmentValue::CenterOf(n - 1 - i as i32);
+            let color = Palette99::pick(i).to_rgba();
+            let sd = bar.sd.unwrap_or(0.0);
+            chart
+                .draw_series(std::iter::once(ErrorBar::new_horizontal(
+                    row.clone(),
+                    bar.mean - sd,
+                    bar.mean,
+                    bar.mean + sd,
+                    color.filled().stroke_width(2),
+                    12,
+                )))
+                .map_err(|x| e(&x))?;
+            chart
+                .draw_series(std::iter::once(Circle::new(
+                    (bar.mean, row),
+                    5,
+                    color.filled(),
+                )))
+                .map_err(|x| e(&x))?;
+        }
+        root.present().map_err(|x| e(&x))?;
+    }
+    Ok(svg)
+}
+
+/// Writes `svg` to `<stem>.svg` and its rendering to `<stem>.png`, both atomically.
+pub fn write_figure(stem: &Path, svg: &str) -> Result<(), String> {
+    let (width, height) = svg_size(svg).ok_or("an SVG without width and height")?;
+    write_svg_or_png(&stem.with_extension("svg"), svg, width, height)?;
+    write_svg_or_png(&stem.with_extension("png"), svg, width, height)
+}
+
+/// The `width` and `height` attributes of an SVG document's root element.
+fn svg_size(svg: &str) -> Option<(u32, u32)> {
+    let root = &svg[svg.find("<svg")?..];
+    let root = &root[..root.find('>')?];
+    let attribute = |name: &str| -> Option<u32> {
+        let start = root.find(&format!(" {name}=\""))? + name.len() + 3;
+        root[start..].split('"').next()?.parse().ok()
+    };
+    Some((attribute("width")?, attribute("height")?))
 }
 
 /// Writes an SVG document to `path`, rasterised to a `width` x `height` PNG through resvg
@@ -112,31 +276,70 @@ mod tests {
     use super::*;
 
     #[test]
-    fn draws_an_svg_with_both_curves() {
+    fn curves_levels_and_error_bars_draw_with_the_legend_outside() {
         let curve = |label: &str, points: Vec<(f64, f64)>| Curve {
             label: label.into(),
             points,
         };
         let curves = [
             curve(
-                "train loss",
+                "lstm",
                 (1..=5).map(|s| (s as f64 * 10.0, 3.0 / s as f64)).collect(),
             ),
             curve(
-                "valid loss",
+                "gru",
                 [2, 4]
                     .iter()
                     .map(|&s| (s as f64 * 10.0, 3.5 / s as f64))
                     .collect(),
             ),
         ];
-        let path = std::env::temp_dir().join(format!("rnnzoo-plot-{}.svg", std::process::id()));
-        draw(&path, "run", "loss (nats/token)", &curves).unwrap();
-        let svg = std::fs::read_to_string(&path).unwrap();
+        // A level far below every curve still lies inside the plotted range.
+        let levels = [Level {
+            label: "KN-5".into(),
+            value: 0.1,
+        }];
+        let svg = curves_svg("run", "loss (nats/token)", &curves, &levels).unwrap();
+        assert!(svg.contains("lstm") && svg.contains("gru") && svg.contains("KN-5 (0.100)"));
         assert!(
-            svg.starts_with("<svg") && svg.contains("train loss") && svg.contains("valid loss")
+            svg.matches("<polyline").count() >= 3,
+            "two curves and a level"
         );
-        assert!(svg.matches("<polyline").count() >= 2, "one line per curve");
-        std::fs::remove_file(path).unwrap();
+        assert!(svg.contains("0.1"), "the y axis reaches the level");
+        // Legend text starts right of the plotting area.
+        let legend_x: Vec<u32> = svg
+            .split("<text")
+            .filter_map(|t| t.split("</text>").next())
+            .filter(|t| {
+                let content = t.rsplit('>').next().unwrap_or_default().trim();
+                content == "lstm" || content == "gru"
+            })
+            .filter_map(|t| t.split("x=\"").nth(1)?.split('"').next()?.parse().ok())
+            .collect();
+        assert_eq!(legend_x.len(), 2, "{svg}");
+        assert!(legend_x.iter().all(|&x| x > WIDTH - LEGEND), "{legend_x:?}");
+
+        let bars = [
+            Bar {
+                label: "lstm".into(),
+                mean: 1.5,
+                sd: Some(0.1),
+            },
+            Bar {
+                label: "n-gram KN-5 (baseline)".into(),
+                mean: 1.7,
+                sd: None,
+            },
+        ];
+        let svg = error_bars_svg("final", "test loss", &bars).unwrap();
+        assert!(svg.contains("lstm") && svg.contains("KN-5 (baseline)"));
+        assert_eq!(svg_size(&svg).map(|s| s.0), Some(WIDTH));
+        let stem = std::env::temp_dir().join(format!("rnnzoo-plot-{}", std::process::id()));
+        write_figure(&stem, &svg).unwrap();
+        let png = std::fs::read(stem.with_extension("png")).unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        assert!(std::fs::read_to_string(stem.with_extension("svg")).unwrap() == svg);
+        std::fs::remove_file(stem.with_extension("png")).unwrap();
+        std::fs::remove_file(stem.with_extension("svg")).unwrap();
     }
 }

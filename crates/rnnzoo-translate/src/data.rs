@@ -118,7 +118,12 @@ pub fn prepare(
         }
         out
     } else {
-        let split = split_by_group(pairs, d.split.valid, d.split.test, config.seed);
+        let split = split_by_group(
+            pairs,
+            d.split.valid,
+            d.split.test,
+            d.split.seed_or(config.seed),
+        );
         let groups = |ps: &[Pair]| -> Vec<String> {
             let mut seen = HashSet::new();
             ps.iter()

@@ -115,7 +115,8 @@ enum Command {
         json: bool,
     },
     /// Train every variant of a sweep (a base config times variants and seeds) with the same
-    /// budget, then write compare.md, compare.csv and validation-curves.svg. Finished runs are
+    /// budget, then write compare.md, compare.csv, validation-curves.svg and final-metric.svg
+    /// (and PNGs of both figures). Finished runs are
     /// skipped when the sweep runs again.
     Compare {
         /// The sweep file (see configs/compare/).
@@ -332,7 +333,7 @@ fn compare(
     let outcomes = execute(&how, &planned, |message| println!("{message}")).map_err(text)?;
     println!("{}", report(&out, &record).map_err(text)?);
     println!(
-        "written: compare.md, compare.csv, validation-curves.svg in {}",
+        "written: compare.md, compare.csv, validation-curves.{{svg,png}}, final-metric.{{svg,png}} in {}",
         out.display()
     );
     let failed: Vec<String> = outcomes

@@ -163,6 +163,19 @@ fn compare_runs_a_grid_reports_it_and_skips_finished_runs_when_run_again() {
         svg.contains("cell=gru,hidden=12"),
         "legend names the variants"
     );
+    assert!(
+        svg.contains("n-gram KN-2 (baseline) ("),
+        "the baseline is a level with its value"
+    );
+    let bars = std::fs::read_to_string(result.join("final-metric.svg")).unwrap();
+    assert!(bars.contains("cell=gru,hidden=12") && bars.contains("KN-2"));
+    for png in ["validation-curves.png", "final-metric.png"] {
+        assert!(
+            std::fs::read(result.join(png))
+                .unwrap()
+                .starts_with(b"\x89PNG")
+        );
+    }
 
     // Again: every run is skipped, and the report is the same.
     let out = rnnzoo(&dir, &["compare", "sweep.yaml"]);
