@@ -35,10 +35,20 @@ pub fn exp(x: f32) -> f32 {
     p * f32::from_bits(biased << 23)
 }
 
-/// The logistic sigmoid `1 / (1 + e^{-x})`.
+/// Where [`sigmoid`] stops falling: `σ(-40) ≈ 4.2e-18`.
+pub const SIGMOID_FLOOR_AT: f32 = -40.0;
+
+/// The logistic sigmoid `1 / (1 + e^{-x})`, for `x` below [`SIGMOID_FLOOR_AT`] the value there.
+///
+/// Below about -87 the exact value is a subnormal `f32`, and a saturated gate (a peephole
+/// LSTM's, whose pre-activation includes the unbounded cell state, reaches that) passes
+/// subnormals on into the cell, the hidden state and every gradient product. Arithmetic on
+/// subnormals takes a microcode assist on Intel CPUs: a 1x256 peephole LSTM trained at 2k
+/// instead of 26k tokens/s on one Xeon core. At -40 the value (4.2e-18, and its products with
+/// any gradient that matters) stays normal, and differs from the exact one by less than 5e-18.
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
+    1.0 / (1.0 + exp(-x.max(SIGMOID_FLOOR_AT)))
 }
 
 /// The hyperbolic tangent.
@@ -77,7 +87,12 @@ mod tests {
             "{worst:?}"
         );
         assert_eq!(tanh(0.0), 0.0);
-        assert!(sigmoid(-200.0) >= 0.0 && sigmoid(-200.0) < 1e-37);
+        // Saturated gates stay normal numbers: no subnormal ever leaves the sigmoid.
+        for x in [-41.0, -88.0, -200.0, f32::MIN] {
+            assert_eq!(sigmoid(x), sigmoid(SIGMOID_FLOOR_AT));
+        }
+        let floor = sigmoid(SIGMOID_FLOOR_AT);
+        assert!(floor.is_normal() && floor < 5e-18 && (floor * 1e-12).is_normal());
         assert_eq!(sigmoid(200.0), 1.0);
         assert_eq!(tanh(50.0), 1.0);
         assert_eq!(tanh(-50.0), -1.0);
