@@ -27,7 +27,8 @@ fn shipped_sweeps_expand_into_valid_runs() {
     for o in [
         "model.peephole=true",
         "seed=2",
-        "train.steps=800",
+        "train.steps=5000",
+        "data.split.seed=1",
         "name=lstm-peephole-s2",
     ] {
         assert!(

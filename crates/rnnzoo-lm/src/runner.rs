@@ -30,8 +30,11 @@ impl TaskVerbs for LanguageModelTask {
         let (run, summary) =
             crate::training::train(config, runs_root, resume, device).map_err(|e| e.to_string())?;
         let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+        let se = summary
+            .test_loss_se
+            .map_or(String::new(), |se| format!(" ± {se:.4}"));
         println!(
-            "done: {} steps, best valid loss {} (ppl {}), test loss {} (ppl {}), {:.0} tok/s, {:.0} s",
+            "done: {} steps, best valid loss {} (ppl {}), test loss {}{se} (ppl {}), {:.0} tok/s, {:.0} s",
             summary.steps,
             fmt(summary.best_valid_loss),
             fmt(summary.best_valid_perplexity),

@@ -435,7 +435,8 @@ pub fn train(
     };
     let test = (streams.test.len() >= MIN_EVAL_TOKENS)
         .then(|| evaluate(&best_model, &streams.test, t.batch_size, t.bptt));
-    let sample = config.sample.as_ref().map(|s| {
+    // `sample.length: 0` asks for no sample (the shipped sweeps use it).
+    let sample = config.sample.as_ref().filter(|s| s.length > 0).map(|s| {
         generate(
             &best_model,
             &vocab,

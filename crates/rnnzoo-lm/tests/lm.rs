@@ -98,7 +98,11 @@ fn training_lowers_the_loss_and_writes_a_complete_run() {
     // Its standard error (batch means over the streams) is in the summary too, and small (zero
     // here, where every stream is the same periodic text, learned).
     let se = test.standard_error.unwrap();
-    assert!((0.0..0.5 * test.loss).contains(&se), "{se} of {}", test.loss);
+    assert!(
+        (0.0..0.5 * test.loss).contains(&se),
+        "{se} of {}",
+        test.loss
+    );
     assert!((se - summary.test_loss_se.unwrap()).abs() < 1e-9);
 
     // Scoring prefers the learned order; generation continues it.
