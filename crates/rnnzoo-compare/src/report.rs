@@ -510,14 +510,14 @@ pub fn report(out: &Path, plan: &Plan) -> Result<String, CompareError> {
         Kind::Translation => ("validation BLEU (greedy)", "BLEU"),
         _ => ("validation accuracy", "accuracy"),
     };
-    let svg = curves_svg(
+    let figure = curves_svg(
         &format!("{}: {title}, mean over seeds", plan.name),
         y_label,
         &curves,
         &levels,
     )
     .map_err(CompareError::Invalid)?;
-    write_figure(&out.join("validation-curves"), &svg).map_err(CompareError::Invalid)?;
+    write_figure(&out.join("validation-curves"), &figure).map_err(CompareError::Invalid)?;
 
     // What people look at first: the final metric of every row, ± its spread over seeds.
     let last = &columns[1];
@@ -532,12 +532,12 @@ pub fn report(out: &Path, plan: &Plan) -> Result<String, CompareError> {
             })
         })
         .collect();
-    let svg = error_bars_svg(
+    let figure = error_bars_svg(
         &format!("{}: {}, mean ± sd over seeds", plan.name, last.header),
         last.header,
         &bars,
     )
     .map_err(CompareError::Invalid)?;
-    write_figure(&out.join("final-metric"), &svg).map_err(CompareError::Invalid)?;
+    write_figure(&out.join("final-metric"), &figure).map_err(CompareError::Invalid)?;
     Ok(md)
 }

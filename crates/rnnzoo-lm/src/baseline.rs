@@ -49,15 +49,14 @@ pub fn train_ngram(
     let test_loss_se = {
         let losses = model.token_losses(&streams.test);
         let block = losses.len() / config.train.batch_size.max(1);
-        let means: Vec<f64> = (block > 0)
-            .then(|| {
-                losses
-                    .chunks_exact(block)
-                    .map(|c| c.iter().sum::<f64>() / block as f64)
-            })
-            .into_iter()
-            .flatten()
-            .collect();
+        // No blocks (no standard error) for a test split shorter than the batch.
+        let means: Vec<f64> = match block {
+            0 => Vec::new(),
+            _ => losses
+                .chunks_exact(block)
+                .map(|c| c.iter().sum::<f64>() / block as f64)
+                .collect(),
+        };
         block_standard_error(&means)
     };
     let summary = Summary {

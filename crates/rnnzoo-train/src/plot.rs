@@ -35,6 +35,16 @@ pub struct Bar {
     pub sd: Option<f64>,
 }
 
+/// An SVG document and its size in pixels (the size its PNG is rendered at).
+pub struct Figure {
+    /// The document.
+    pub svg: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
 const WIDTH: u32 = 900;
 const HEIGHT: u32 = 500;
 /// Width of the legend column right of the curves.
@@ -61,7 +71,7 @@ pub fn curves_svg(
     y_label: &str,
     curves: &[Curve],
     levels: &[Level],
-) -> Result<String, String> {
+) -> Result<Figure, String> {
     let x_max = curves
         .iter()
         .flat_map(|c| c.points.iter().map(|p| p.0))
@@ -135,18 +145,22 @@ pub fn curves_svg(
         }
         root.present().map_err(|x| e(&x))?;
     }
-    Ok(svg)
+    Ok(Figure {
+        svg,
+        width: WIDTH,
+        height: HEIGHT,
+    })
 }
 
 /// Draws curves on one chart into an SVG file (a run's learning curves).
 pub fn draw(path: &Path, title: &str, y_label: &str, curves: &[Curve]) -> Result<(), String> {
-    let svg = curves_svg(title, y_label, curves, &[])?;
-    write_svg_or_png(path, &svg, WIDTH, HEIGHT)
+    let figure = curves_svg(title, y_label, curves, &[])?;
+    write_svg_or_png(path, &figure.svg, figure.width, figure.height)
 }
 
 /// One row per bar, top to bottom: a dot at the mean and a bar of ± one standard deviation
 /// (rows without a spread get only the dot), as an SVG document.
-pub fn error_bars_svg(title: &str, x_label: &str, bars: &[Bar]) -> Result<String, String> {
+pub fn error_bars_svg(title: &str, x_label: &str, bars: &[Bar]) -> Result<Figure, String> {
     let (x_lo, x_hi) = padded_range(bars.iter().flat_map(|b| {
         let sd = b.sd.unwrap_or(0.0);
         [b.mean - sd, b.mean + sd]
@@ -209,25 +223,20 @@ pub fn error_bars_svg(title: &str, x_label: &str, bars: &[Bar]) -> Result<String
         }
         root.present().map_err(|x| e(&x))?;
     }
-    Ok(svg)
+    Ok(Figure {
+        svg,
+        width: WIDTH,
+        height,
+    })
 }
 
-/// Writes `svg` to `<stem>.svg` and its rendering to `<stem>.png`, both atomically.
-pub fn write_figure(stem: &Path, svg: &str) -> Result<(), String> {
-    let (width, height) = svg_size(svg).ok_or("an SVG without width and height")?;
-    write_svg_or_png(&stem.with_extension("svg"), svg, width, height)?;
-    write_svg_or_png(&stem.with_extension("png"), svg, width, height)
-}
-
-/// The `width` and `height` attributes of an SVG document's root element.
-fn svg_size(svg: &str) -> Option<(u32, u32)> {
-    let root = &svg[svg.find("<svg")?..];
-    let root = &root[..root.find('>')?];
-    let attribute = |name: &str| -> Option<u32> {
-        let start = root.find(&format!(" {name}=\""))? + name.len() + 3;
-        root[start..].split('"').next()?.parse().ok()
-    };
-    Some((attribute("width")?, attribute("height")?))
+/// Writes a figure to `<stem>.svg` and its rendering to `<stem>.png`, both atomically.
+pub fn write_figure(stem: &Path, figure: &Figure) -> Result<(), String> {
+    for extension in ["svg", "png"] {
+        let path = stem.with_extension(extension);
+        write_svg_or_png(&path, &figure.svg, figure.width, figure.height)?;
+    }
+    Ok(())
 }
 
 /// Writes an SVG document to `path`, rasterised to a `width` x `height` PNG through resvg
@@ -299,7 +308,9 @@ mod tests {
             label: "KN-5".into(),
             value: 0.1,
         }];
-        let svg = curves_svg("run", "loss (nats/token)", &curves, &levels).unwrap();
+        let svg = curves_svg("run", "loss (nats/token)", &curves, &levels)
+            .unwrap()
+            .svg;
         assert!(svg.contains("lstm") && svg.contains("gru") && svg.contains("KN-5 (0.100)"));
         assert!(
             svg.matches("<polyline").count() >= 3,
@@ -331,14 +342,16 @@ mod tests {
                 sd: None,
             },
         ];
-        let svg = error_bars_svg("final", "test loss", &bars).unwrap();
+        let figure = error_bars_svg("final", "test loss", &bars).unwrap();
+        let svg = &figure.svg;
         assert!(svg.contains("lstm") && svg.contains("KN-5 (baseline)"));
-        assert_eq!(svg_size(&svg).map(|s| s.0), Some(WIDTH));
+        assert_eq!(figure.width, WIDTH);
+        assert!(svg.contains(&format!("width=\"{WIDTH}\" height=\"{}\"", figure.height)));
         let stem = std::env::temp_dir().join(format!("rnnzoo-plot-{}", std::process::id()));
-        write_figure(&stem, &svg).unwrap();
+        write_figure(&stem, &figure).unwrap();
         let png = std::fs::read(stem.with_extension("png")).unwrap();
         assert!(png.starts_with(b"\x89PNG"));
-        assert!(std::fs::read_to_string(stem.with_extension("svg")).unwrap() == svg);
+        assert!(std::fs::read_to_string(stem.with_extension("svg")).unwrap() == *svg);
         std::fs::remove_file(stem.with_extension("png")).unwrap();
         std::fs::remove_file(stem.with_extension("svg")).unwrap();
     }
