@@ -182,7 +182,8 @@ pub fn error_bars_svg(title: &str, x_label: &str, bars: &[Bar]) -> Result<Figure
             .margin(15)
             .x_label_area_size(40)
             .y_label_area_size(20 + 8 * longest as u32)
-            .build_cartesian_2d(x_lo..x_hi, (0..n).into_segmented())
+            // An i32 range includes its end: 0..n - 1 is n rows (0..n drew an empty top row).
+            .build_cartesian_2d(x_lo..x_hi, (0..n - 1).into_segmented())
             .map_err(|x| e(&x))?;
         // Row i of the figure is bar i counted from the top.
         let label_of = |v: &SegmentValue<i32>| match v {
@@ -194,6 +195,7 @@ pub fn error_bars_svg(title: &str, x_label: &str, bars: &[Bar]) -> Result<Figure
         chart
             .configure_mesh()
             .disable_y_mesh()
+            .x_max_light_lines(2)
             .y_labels(n as usize)
             .y_label_formatter(&label_of)
             .x_desc(x_label)
@@ -354,5 +356,61 @@ mod tests {
         assert!(std::fs::read_to_string(stem.with_extension("svg")).unwrap() == *svg);
         std::fs::remove_file(stem.with_extension("png")).unwrap();
         std::fs::remove_file(stem.with_extension("svg")).unwrap();
+    }
+
+    /// The numbers of attribute `name` over the SVG elements `<tag ...>` that carry `filter`.
+    fn attribute(svg: &str, tag: &str, filter: &str, name: &str) -> Vec<f64> {
+        svg.split(&format!("<{tag} "))
+            .skip(1)
+            .filter_map(|t| t.split('>').next())
+            .filter(|t| t.contains(filter))
+            .filter_map(|t| {
+                t.split(&format!(" {name}=\""))
+                    .nth(1)?
+                    .split('"')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn error_bar_rows_fill_the_plot_evenly_with_no_empty_row() {
+        let bars: Vec<Bar> = ["rnn", "lstm", "gru"]
+            .iter()
+            .enumerate()
+            .map(|(i, label)| Bar {
+                label: (*label).into(),
+                mean: 0.2 + 0.3 * i as f64,
+                sd: Some(0.05),
+            })
+            .collect();
+        let svg = error_bars_svg("final", "accuracy", &bars).unwrap().svg;
+        // The dots at the means (radius 5), top to bottom; the first bar is on top.
+        let rows = attribute(&svg, "circle", "r=\"5\"", "cy");
+        let columns = attribute(&svg, "circle", "r=\"5\"", "cx");
+        assert_eq!(rows.len(), 3, "{svg}");
+        assert!(columns.windows(2).all(|w| w[0] < w[1]), "{columns:?}");
+        assert!(rows.windows(2).all(|w| w[0] < w[1]), "{rows:?}");
+        let spacing = rows[1] - rows[0];
+        assert!((rows[2] - rows[1] - spacing).abs() <= 1.5, "{rows:?}");
+        // The vertical grid lines span the plotting area: half a row above the first dot and
+        // half a row below the last one.
+        let top = attribute(&svg, "line", "opacity=\"0.1\"", "y2")
+            .into_iter()
+            .fold(f64::INFINITY, f64::min);
+        let bottom = attribute(&svg, "line", "opacity=\"0.1\"", "y1")
+            .into_iter()
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert!(top.is_finite() && bottom.is_finite(), "{svg}");
+        assert!(
+            (rows[0] - top - spacing / 2.0).abs() <= 1.5,
+            "top {top}, rows {rows:?}"
+        );
+        assert!(
+            (bottom - rows[2] - spacing / 2.0).abs() <= 1.5,
+            "bottom {bottom}, rows {rows:?}"
+        );
     }
 }
