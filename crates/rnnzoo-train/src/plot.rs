@@ -47,8 +47,14 @@ pub struct Figure {
 
 const WIDTH: u32 = 900;
 const HEIGHT: u32 = 500;
-/// Width of the legend column right of the curves.
+/// Width of the legend column right of the curves (the least: it widens to its labels).
 const LEGEND: u32 = 230;
+/// Where the legend's first entry sits, and the height of each entry.
+const LEGEND_TOP: u32 = 50;
+const LEGEND_ROW: u32 = 22;
+/// Where a legend label starts in its column, and the widest character of its 14 px font.
+const LEGEND_TEXT_X: u32 = 38;
+const LEGEND_CHAR: u32 = 8;
 
 /// The range `values` span, padded by 5 % (or a little when they are all equal).
 fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -82,9 +88,20 @@ pub fn curves_svg(
             .flat_map(|c| c.points.iter().map(|p| p.1))
             .chain(levels.iter().map(|l| l.value)),
     );
+    // The legend column widens to its longest label and the figure grows down to its last
+    // entry, so a sweep of many variants keeps every label whole.
+    let labels = curves
+        .iter()
+        .map(|c| c.label.chars().count())
+        .chain(levels.iter().map(|l| l.label.chars().count() + 8));
+    let legend_width = labels.max().map_or(LEGEND, |chars| {
+        LEGEND.max(LEGEND_TEXT_X + LEGEND_CHAR * chars as u32 + 10)
+    });
+    let width = WIDTH - LEGEND + legend_width;
+    let height = HEIGHT.max(LEGEND_TOP + LEGEND_ROW * (curves.len() + levels.len()) as u32 + 10);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
         let e = |e: &dyn std::fmt::Display| e.to_string();
         root.fill(&WHITE).map_err(|x| e(&x))?;
         let (plot, legend) = root.split_horizontally(WIDTH - LEGEND);
@@ -126,7 +143,7 @@ pub fn curves_svg(
         }
         let font = ("sans-serif", 14).into_font().color(&BLACK);
         for (i, (label, color, dashed)) in entries.iter().enumerate() {
-            let y = 50 + 22 * i as i32;
+            let y = (LEGEND_TOP + LEGEND_ROW * i as u32) as i32;
             let style = color.stroke_width(2);
             if *dashed {
                 for x in [5, 17] {
@@ -140,16 +157,16 @@ pub fn curves_svg(
                     .map_err(|x| e(&x))?;
             }
             legend
-                .draw(&Text::new(label.clone(), (38, y - 7), font.clone()))
+                .draw(&Text::new(
+                    label.clone(),
+                    (LEGEND_TEXT_X as i32, y - 7),
+                    font.clone(),
+                ))
                 .map_err(|x| e(&x))?;
         }
         root.present().map_err(|x| e(&x))?;
     }
-    Ok(Figure {
-        svg,
-        width: WIDTH,
-        height: HEIGHT,
-    })
+    Ok(Figure { svg, width, height })
 }
 
 /// Draws curves on one chart into an SVG file (a run's learning curves).
@@ -358,6 +375,46 @@ mod tests {
         std::fs::remove_file(stem.with_extension("svg")).unwrap();
     }
 
+    #[test]
+    fn a_long_legend_widens_and_lengthens_the_figure_to_keep_every_label() {
+        let label = |i: usize| format!("problem=adding,delay={i},cell=lstm");
+        let curves: Vec<Curve> = (0..30)
+            .map(|i| Curve {
+                label: label(i),
+                points: vec![(0.0, 0.1), (100.0, i as f64 / 30.0)],
+            })
+            .collect();
+        let levels = [Level {
+            label: "chance".into(),
+            value: 0.125,
+        }];
+        let figure = curves_svg("memory", "accuracy", &curves, &levels).unwrap();
+        let rows = attribute(&figure.svg, "text", "font-size", "y");
+        let last = label(29);
+        let text = figure
+            .svg
+            .split("<text ")
+            .find(|t| t.split(['>', '<']).nth(1).map(str::trim) == Some(last.as_str()))
+            .expect("the last curve is in the legend");
+        let number = |name: &str| -> f64 {
+            let start = format!("<text {text}");
+            attribute(&start, "text", "", name)[0]
+        };
+        let (x, y) = (number("x") as u32, number("y"));
+        assert!(
+            x + LEGEND_CHAR * last.len() as u32 <= figure.width,
+            "{x} {}",
+            figure.width
+        );
+        assert!(y + 14.0 <= figure.height as f64, "{y} {}", figure.height);
+        assert!(figure.height > HEIGHT && figure.width > WIDTH);
+        assert!(rows.iter().all(|&r| r <= figure.height as f64));
+        assert!(figure.svg.contains(&format!(
+            "width=\"{}\" height=\"{}\"",
+            figure.width, figure.height
+        )));
+    }
+
     /// The numbers of attribute `name` over the SVG elements `<tag ...>` that carry `filter`.
     fn attribute(svg: &str, tag: &str, filter: &str, name: &str) -> Vec<f64> {
         svg.split(&format!("<{tag} "))
@@ -365,7 +422,9 @@ mod tests {
             .filter_map(|t| t.split('>').next())
             .filter(|t| t.contains(filter))
             .filter_map(|t| {
-                t.split(&format!(" {name}=\""))
+                // A space before every attribute, the first one included.
+                format!(" {t}")
+                    .split(&format!(" {name}=\""))
                     .nth(1)?
                     .split('"')
                     .next()?
@@ -391,6 +450,7 @@ mod tests {
         let rows = attribute(&svg, "circle", "r=\"5\"", "cy");
         let columns = attribute(&svg, "circle", "r=\"5\"", "cx");
         assert_eq!(rows.len(), 3, "{svg}");
+        assert_eq!(columns.len(), 3, "{svg}");
         assert!(columns.windows(2).all(|w| w[0] < w[1]), "{columns:?}");
         assert!(rows.windows(2).all(|w| w[0] < w[1]), "{rows:?}");
         let spacing = rows[1] - rows[0];

@@ -262,6 +262,12 @@ fn memory_problems_train_evaluate_and_compare() {
         };
         assert!(row.contains(&format!("| {chance} |")), "{row}");
     }
+    // Each problem's chance is its own dashed level, not their mean.
+    let svg = std::fs::read_to_string(dir.join("runs/compare/mem/validation-curves.svg")).unwrap();
+    assert!(
+        svg.contains("chance (0.078)") && svg.contains("chance (0.333)"),
+        "{svg}"
+    );
 }
 
 #[test]
