@@ -90,13 +90,22 @@ pub fn curves_svg(
     );
     // The legend column widens to its longest label and the figure grows down to its last
     // entry, so a sweep of many variants keeps every label whole.
-    let labels = curves
+    let labels: Vec<String> = curves
         .iter()
-        .map(|c| c.label.chars().count())
-        .chain(levels.iter().map(|l| l.label.chars().count() + 8));
-    let legend_width = labels.max().map_or(LEGEND, |chars| {
-        LEGEND.max(LEGEND_TEXT_X + LEGEND_CHAR * chars as u32 + 10)
-    });
+        .map(|c| c.label.clone())
+        .chain(
+            levels
+                .iter()
+                .map(|l| format!("{} ({:.3})", l.label, l.value)),
+        )
+        .collect();
+    let legend_width = labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .map_or(LEGEND, |chars| {
+            LEGEND.max(LEGEND_TEXT_X + LEGEND_CHAR * chars as u32 + 10)
+        });
     let width = WIDTH - LEGEND + legend_width;
     let height = HEIGHT.max(LEGEND_TOP + LEGEND_ROW * (curves.len() + levels.len()) as u32 + 10);
     let mut svg = String::new();
@@ -127,7 +136,7 @@ pub fn curves_svg(
                     color.stroke_width(2),
                 ))
                 .map_err(|x| e(&x))?;
-            entries.push((curve.label.clone(), color, false));
+            entries.push((color, false));
         }
         for (i, level) in levels.iter().enumerate() {
             let color = Palette99::pick(curves.len() + i).to_rgba();
@@ -139,10 +148,10 @@ pub fn curves_svg(
                     color.stroke_width(2),
                 ))
                 .map_err(|x| e(&x))?;
-            entries.push((format!("{} ({:.3})", level.label, level.value), color, true));
+            entries.push((color, true));
         }
         let font = ("sans-serif", 14).into_font().color(&BLACK);
-        for (i, (label, color, dashed)) in entries.iter().enumerate() {
+        for (i, ((color, dashed), label)) in entries.iter().zip(&labels).enumerate() {
             let y = (LEGEND_TOP + LEGEND_ROW * i as u32) as i32;
             let style = color.stroke_width(2);
             if *dashed {
@@ -222,21 +231,15 @@ pub fn error_bars_svg(title: &str, x_label: &str, bars: &[Bar]) -> Result<Figure
             let row = SegmentValue::CenterOf(n - 1 - i as i32);
             let color = Palette99::pick(i).to_rgba();
             let sd = bar.sd.unwrap_or(0.0);
+            // The error bar draws its own dot at the mean (of half its cap width).
             chart
                 .draw_series(std::iter::once(ErrorBar::new_horizontal(
-                    row.clone(),
+                    row,
                     bar.mean - sd,
                     bar.mean,
                     bar.mean + sd,
                     color.filled().stroke_width(2),
                     12,
-                )))
-                .map_err(|x| e(&x))?;
-            chart
-                .draw_series(std::iter::once(Circle::new(
-                    (bar.mean, row),
-                    5,
-                    color.filled(),
                 )))
                 .map_err(|x| e(&x))?;
         }
@@ -396,10 +399,7 @@ mod tests {
             .split("<text ")
             .find(|t| t.split(['>', '<']).nth(1).map(str::trim) == Some(last.as_str()))
             .expect("the last curve is in the legend");
-        let number = |name: &str| -> f64 {
-            let start = format!("<text {text}");
-            attribute(&start, "text", "", name)[0]
-        };
+        let number = |name: &str| attribute(&format!("<text {text}"), "text", "", name)[0];
         let (x, y) = (number("x") as u32, number("y"));
         assert!(
             x + LEGEND_CHAR * last.len() as u32 <= figure.width,
@@ -446,9 +446,9 @@ mod tests {
             })
             .collect();
         let svg = error_bars_svg("final", "accuracy", &bars).unwrap().svg;
-        // The dots at the means (radius 5), top to bottom; the first bar is on top.
-        let rows = attribute(&svg, "circle", "r=\"5\"", "cy");
-        let columns = attribute(&svg, "circle", "r=\"5\"", "cx");
+        // The dots at the means, top to bottom; the first bar is on top.
+        let rows = attribute(&svg, "circle", "r=", "cy");
+        let columns = attribute(&svg, "circle", "r=", "cx");
         assert_eq!(rows.len(), 3, "{svg}");
         assert_eq!(columns.len(), 3, "{svg}");
         assert!(columns.windows(2).all(|w| w[0] < w[1]), "{columns:?}");
