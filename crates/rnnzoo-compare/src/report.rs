@@ -2,7 +2,6 @@
 //! `validation-curves.{svg,png}` (baselines and chance as dashed levels) and
 //! `final-metric.{svg,png}` (the test metric of each row with ± sd error bars).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -315,6 +314,50 @@ fn mean_sd(values: &[f64]) -> (f64, Option<f64>) {
     (mean, sd)
 }
 
+/// The mean of several seeds' validation curves, on the union of their evaluation steps over
+/// the range every curve covers, each curve linearly interpolated between its own points.
+///
+/// Time-budgeted runs stop at different steps (998 and 1082), so a plain mean per step would
+/// average different subsets of the seeds and draw a saw-tooth that no run followed. Curves
+/// without points are left out; with no common range the result is empty.
+fn mean_curve(curves: &[&[(f64, f64)]]) -> Vec<(f64, f64)> {
+    let curves: Vec<&[(f64, f64)]> = curves.iter().copied().filter(|c| !c.is_empty()).collect();
+    let (Some(start), Some(end)) = (
+        curves.iter().map(|c| c[0].0).max_by(f64::total_cmp),
+        curves
+            .iter()
+            .map(|c| c[c.len() - 1].0)
+            .min_by(f64::total_cmp),
+    ) else {
+        return Vec::new();
+    };
+    let mut steps: Vec<f64> = curves
+        .iter()
+        .flat_map(|c| c.iter().map(|&(x, _)| x))
+        .filter(|&x| x >= start && x <= end)
+        .collect();
+    steps.sort_by(f64::total_cmp);
+    steps.dedup();
+    let at = |c: &[(f64, f64)], x: f64| {
+        let i = c.partition_point(|&(cx, _)| cx < x);
+        match c.get(i) {
+            Some(&(cx, cy)) if cx == x || i == 0 => cy,
+            Some(&(x1, y1)) => {
+                let (x0, y0) = c[i - 1];
+                y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+            }
+            None => c[c.len() - 1].1,
+        }
+    };
+    steps
+        .into_iter()
+        .map(|x| {
+            let ys: Vec<f64> = curves.iter().map(|c| at(c, x)).collect();
+            (x, mean_sd(&ys).0)
+        })
+        .collect()
+}
+
 /// Variants in plan order, each with its results.
 fn by_variant<'a>(
     runs: &[PlannedRun],
@@ -464,20 +507,9 @@ pub fn report(out: &Path, plan: &Plan) -> Result<String, CompareError> {
     let curves: Vec<Curve> = groups
         .iter()
         .filter(|(_, runs)| !runs.is_empty() && !is_baseline(runs))
-        .map(|(variant, runs)| {
-            let mut at_step: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
-            for r in runs {
-                for &(x, y) in &r.curve {
-                    at_step.entry(x as u64).or_default().push(y);
-                }
-            }
-            Curve {
-                label: variant.clone(),
-                points: at_step
-                    .into_iter()
-                    .map(|(x, ys)| (x as f64, mean_sd(&ys).0))
-                    .collect(),
-            }
+        .map(|(variant, runs)| Curve {
+            label: variant.clone(),
+            points: mean_curve(&runs.iter().map(|r| r.curve.as_slice()).collect::<Vec<_>>()),
         })
         .collect();
     let mean_of = |runs: &[&RunResult], pointer: &str| {
@@ -546,4 +578,35 @@ pub fn report(out: &Path, plan: &Plan) -> Result<String, CompareError> {
     .map_err(CompareError::Invalid)?;
     write_figure(&out.join("final-metric"), &figure).map_err(CompareError::Invalid)?;
     Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mean_curve;
+
+    #[test]
+    fn mean_curve_interpolates_seeds_that_stop_at_different_steps() {
+        // Two time-budgeted seeds: the second evaluates off the first one's grid and runs on.
+        let a = [(200.0, 2.0), (400.0, 4.0), (998.0, 8.0)];
+        let b = [(200.0, 4.0), (400.0, 8.0), (600.0, 12.0), (1082.0, 22.0)];
+        let mean = mean_curve(&[&a, &b]);
+        let steps: Vec<f64> = mean.iter().map(|p| p.0).collect();
+        assert_eq!(steps, [200.0, 400.0, 600.0, 998.0]);
+        // At 600 the first seed lies on its segment 400 -> 998: 4 + 4 * 200 / 598.
+        let a_600 = 4.0 + 4.0 * 200.0 / 598.0;
+        assert!((mean[2].1 - (a_600 + 12.0) / 2.0).abs() < 1e-12);
+        // At 998 the second seed lies on 600 -> 1082: 12 + 10 * 398 / 482.
+        let b_998 = 12.0 + 10.0 * 398.0 / 482.0;
+        assert!((mean[3].1 - (8.0 + b_998) / 2.0).abs() < 1e-12);
+        assert!((mean[0].1 - 3.0).abs() < 1e-12 && (mean[1].1 - 6.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn mean_curve_of_one_seed_is_that_seed_and_empty_curves_are_skipped() {
+        let a = [(50.0, 1.5), (100.0, 1.25)];
+        assert_eq!(mean_curve(&[&a, &[]]), a.to_vec());
+        assert!(mean_curve(&[&[], &[]]).is_empty());
+        // Ranges that do not overlap have no common mean.
+        assert!(mean_curve(&[&[(1.0, 1.0), (2.0, 1.0)], &[(3.0, 1.0), (4.0, 1.0)]]).is_empty());
+    }
 }
