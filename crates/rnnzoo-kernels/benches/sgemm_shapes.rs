@@ -1,9 +1,11 @@
-//! GFLOP/s of the kernels' matrix product on the shapes of the benchmark's LSTM 512 layer
-//! (`cargo bench -p rnnzoo-kernels --bench sgemm_shapes`; `RAYON_NUM_THREADS=1` for one core).
+//! GFLOP/s of the kernels' matrix product on the shapes of the benchmark's LSTM 512 layer and
+//! output layers, beside the `gemm` crate's on the same operands (`cargo bench -p
+//! rnnzoo-kernels --bench sgemm_shapes`; `RAYON_NUM_THREADS=1` for one core). Where the crate
+//! wins on a one-off product, `sgemm` sends that product to it.
 
 use std::time::Instant;
 
-use rnnzoo_kernels::sgemm::{MatRef, PackedRhs, sgemm, sgemm_packed};
+use rnnzoo_kernels::sgemm::{MatRef, PackedRhs, RightHandSide, sgemm_packed};
 
 fn gflops(m: usize, k: usize, n: usize, run: impl FnMut()) -> f64 {
     let iters = ((2e9 / (2.0 * (m * n * k) as f64)) as usize).max(3);
@@ -22,6 +24,24 @@ fn main() {
         (256, 1120, 10000, "Xᵀ·dlogits, word LM output layer"),
         (256, 1120, 10000, "Xᵀ·dlogits (packed once)"),
         (1120, 10000, 256, "dlogits·W_outᵀ, word LM output layer"),
+        (
+            960,
+            512,
+            8000,
+            "X·W_out, translation output layer (bench g)",
+        ),
+        (
+            960,
+            8000,
+            512,
+            "dlogits·W_outᵀ, translation output layer (bench g)",
+        ),
+        (
+            512,
+            960,
+            8000,
+            "Xᵀ·dlogits, translation output layer (bench g)",
+        ),
         (
             64,
             384,
@@ -49,9 +69,10 @@ fn main() {
             })
         } else if what.starts_with("Xᵀ") {
             gflops(m, k, n, || {
-                sgemm(
+                // This module's kernel packing B for the one product (what `sgemm` ran before
+                // it sent large one-off products to the `gemm` crate).
+                RightHandSide::prepare(MatRef::row_major(&b, k, n), m).multiply(
                     MatRef::row_major(&a, k, m).t(),
-                    MatRef::row_major(&b, k, n),
                     &mut c,
                     n,
                     false,
@@ -59,16 +80,52 @@ fn main() {
             })
         } else {
             gflops(m, k, n, || {
-                sgemm(
+                RightHandSide::prepare(MatRef::row_major(&b, k, n), m).multiply(
                     MatRef::row_major(&a, m, k),
-                    MatRef::row_major(&b, k, n),
                     &mut c,
                     n,
                     false,
                 )
             })
         };
-        println!("{m:>5} x {k:>5} x {n:>5}  {g:7.1} GFLOP/s  {what}");
+        // The `gemm` crate (Burn's flex matmul) on the same operands and layout.
+        let transposed = what.starts_with("Xᵀ");
+        let (lhs_rs, lhs_cs) = if transposed {
+            (1, m as isize)
+        } else {
+            (k as isize, 1)
+        };
+        let threads = rayon::current_num_threads();
+        let parallelism = if threads > 1 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        let theirs = gflops(m, k, n, || unsafe {
+            // SAFETY: `a` holds m·k values, `b` k·n and `c` m·n, addressed by these strides.
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.as_ptr(),
+                lhs_cs,
+                lhs_rs,
+                b.as_ptr(),
+                1,
+                n as isize,
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                parallelism,
+            )
+        });
+        println!("{m:>5} x {k:>5} x {n:>5}  {g:7.1} GFLOP/s  (gemm {theirs:6.1})  {what}");
     }
     // Packing alone: the backward packs `W_hhᵀ`, `W_ihᵀ` (transposed views) once per call.
     for &(rows, cols, transposed, what) in &[

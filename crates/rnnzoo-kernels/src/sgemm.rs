@@ -1,10 +1,11 @@
 //! Single-precision matrix product `C (+)= A · B` for the whole-sequence kernels.
 //!
-//! Why our own: Burn's flex backend multiplies through the `gemm` crate, which measured 26
+//! Why our own: Burn's flex backend multiplies through the `gemm` crate, which measured 65
 //! GFLOP/s on one core for the recurrent step's `[32, 512] x [512, 2048]` (it re-packs the whole
-//! right-hand side on every call) and 65-70 GFLOP/s on the large products, against a core peak
-//! of about 156. A recurrent layer multiplies by the same `W_hh` at every step, so this module
-//! packs a right-hand side once ([`PackedRhs`]) and reuses it for all steps, and runs a 6x16
+//! right-hand side on every call) against 134 here (`sgemm_shapes`, AVX-512 Xeon, 2026-12-04). A recurrent layer multiplies by the same
+//! `W_hh` at every step, so this module packs a right-hand side once ([`PackedRhs`]) and reuses
+//! it for all steps. Large one-off products, where the crate's AVX-512 kernels (enabled by the
+//! workspace's `x86-v4` feature) beat ours, go to it from [`sgemm`]. This module runs a 6x16
 //! AVX2/FMA micro-kernel (a portable kernel elsewhere; a 6x32 AVX-512 one over two panels where
 //! the CPU has AVX-512F) in the BLIS loop order. Products are split over rayon's threads by row
 //! blocks, or by column panels when there are few rows.
@@ -229,10 +230,89 @@ impl Drop for PackedRhs {
 /// a `[1, H]` state by a `[H, G·H]` matrix once per token).
 pub const SMALL_ROWS: usize = 4;
 
+/// Multiply-adds (`m · k · n`) from which a one-off product goes to the `gemm` crate.
+const GEMM_CRATE_MIN: usize = 1 << 20;
+
 /// `C = A · B`, or `C += A · B` when `accumulate`, with `C` row-major `[a.rows, b.cols]` and
-/// row stride `ldc`. Packs `B` for this one product, unless `A` has few rows.
+/// row stride `ldc`, for a product computed once (nothing to reuse across calls).
+///
+/// Large ones go to the `gemm` crate (Burn's flex matmul, with its AVX-512 kernels under the
+/// workspace's `x86-v4` feature): on one core of an AVX-512 Xeon it ran them at 162-189 GFLOP/s
+/// against 88-137 for this module's kernel (`sgemm_shapes`, 2026-12-04: the whole-sequence
+/// `X · W_ih`, both backward products and every output-layer product), and it took bench config
+/// g from 468 to 376 ms a step. Few-row products stream `B` in place and
+/// small ones skip the crate's setup; both stay here.
 pub fn sgemm(a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) {
-    RightHandSide::prepare(b, a.rows).multiply(a, c, ldc, accumulate);
+    if a.rows > SMALL_ROWS && a.rows * a.cols * b.cols >= GEMM_CRATE_MIN {
+        gemm_crate(a, b, c, ldc, accumulate, rayon::current_num_threads());
+    } else {
+        RightHandSide::prepare(b, a.rows).multiply(a, c, ldc, accumulate);
+    }
+}
+
+/// Checks that `A · B` (`B` with `k` rows and `n` columns) fits a `C` of `c_len` values with row
+/// stride `ldc`, panicking with the mismatch; false when the product is empty (nothing to do).
+fn check_product(a: &MatRef, k: usize, n: usize, c_len: usize, ldc: usize) -> bool {
+    let m = a.rows;
+    assert_eq!(
+        a.cols, k,
+        "inner dimensions differ: A has {} columns, B {k} rows",
+        a.cols
+    );
+    assert!(ldc >= n, "ldc {ldc} < n {n}");
+    if m == 0 || n == 0 {
+        return false;
+    }
+    assert!(c_len >= (m - 1) * ldc + n, "C is too small");
+    true
+}
+
+/// [`sgemm`] through the `gemm` crate on `threads` threads (1: the calling thread).
+fn gemm_crate(a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool, threads: usize) {
+    let (m, n, k) = (a.rows, b.cols, b.rows);
+    if !check_product(&a, k, n, c.len(), ldc) {
+        return;
+    }
+    let reach = |v: &MatRef| {
+        if v.rows == 0 || v.cols == 0 {
+            0
+        } else {
+            (v.rows - 1) * v.row_stride + (v.cols - 1) * v.col_stride + 1
+        }
+    };
+    assert!(a.data.len() >= reach(&a) && b.data.len() >= reach(&b));
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    let stride = |s: usize| isize::try_from(s).expect("stride fits in isize");
+    // SAFETY: the asserts above keep every element the strides address inside `a`, `b` and
+    // `c`; `c` is borrowed mutably, so nothing else reads or writes it meanwhile. With
+    // `read_dst` the crate computes `C = 1 · C + 1 · A · B`, without it `C = A · B`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            stride(ldc),
+            accumulate,
+            a.data.as_ptr(),
+            stride(a.col_stride),
+            stride(a.row_stride),
+            b.data.as_ptr(),
+            stride(b.col_stride),
+            stride(b.row_stride),
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
 }
 
 /// A right-hand side prepared for repeated products with `rows`-row left-hand sides: packed,
@@ -281,18 +361,11 @@ const FEW_ROWS_PARALLEL_MIN: usize = 1 << 18;
 /// of `C` (which stays in L1). Memory-bound on `B`, as a matrix-vector product is, so with
 /// several threads and a large `B` each thread streams its own block of columns.
 fn sgemm_few_rows(a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool, split: bool) {
-    let (m, n, k) = (a.rows, b.cols, b.rows);
-    assert_eq!(
-        a.cols, k,
-        "inner dimensions differ: A has {} columns, B {k} rows",
-        a.cols
-    );
+    let (n, k) = (b.cols, b.rows);
     assert_eq!(b.col_stride, 1, "B must be row-major");
-    assert!(ldc >= n, "ldc {ldc} < n {n}");
-    if m == 0 || n == 0 {
+    if !check_product(&a, k, n, c.len(), ldc) {
         return;
     }
-    assert!(c.len() >= (m - 1) * ldc + n, "C is too small");
     let threads = rayon::current_num_threads();
     let parts = if split && threads > 1 && k * n >= FEW_ROWS_PARALLEL_MIN {
         threads.min(n / NR).max(1)
@@ -386,16 +459,9 @@ fn sgemm_packed_split(
     threads: usize,
 ) {
     let (m, n, k) = (a.rows, b.n, b.k);
-    assert_eq!(
-        a.cols, k,
-        "inner dimensions differ: A has {} columns, B {k} rows",
-        a.cols
-    );
-    assert!(ldc >= n, "ldc {ldc} < n {n}");
-    if m == 0 || n == 0 {
+    if !check_product(&a, k, n, c.len(), ldc) {
         return;
     }
-    assert!(c.len() >= (m - 1) * ldc + n, "C is too small");
     if k == 0 {
         if !accumulate {
             for i in 0..m {
@@ -852,6 +918,8 @@ mod tests {
             (13, 100, 20),
             (32, 300, 100),
             (64, 257, 96),
+            // Above GEMM_CRATE_MIN, so `sgemm` takes the crate's path.
+            (37, 300, 101),
         ] {
             let a = values(m * k, 1);
             let b = values(k * n, 2);
@@ -865,14 +933,33 @@ mod tests {
                     MatRef::row_major(&bt, n, k).t(),
                 ),
             ] {
-                let mut c = vec![1.0f32; m * n];
-                sgemm(lhs, rhs, &mut c, n, false);
-                for (x, y) in c.iter().zip(&want) {
-                    assert!((*x as f64 - y).abs() < 1e-4, "{m}x{k}x{n}: {x} vs {y}");
-                }
-                sgemm(lhs, rhs, &mut c, n, true);
-                for (x, y) in c.iter().zip(&want) {
-                    assert!((*x as f64 - 2.0 * y).abs() < 2e-4);
+                // This module's kernel and the `gemm` crate's, on one and on three threads.
+                type Product<'p> = dyn Fn(&mut [f32], bool) + 'p;
+                let own = |c: &mut [f32], add: bool| {
+                    RightHandSide::prepare(rhs, m).multiply(lhs, c, n, add)
+                };
+                let crate_1 = |c: &mut [f32], add: bool| gemm_crate(lhs, rhs, c, n, add, 1);
+                let crate_3 = |c: &mut [f32], add: bool| gemm_crate(lhs, rhs, c, n, add, 3);
+                let dispatch = |c: &mut [f32], add: bool| sgemm(lhs, rhs, c, n, add);
+                let paths: [(&str, &Product); 4] = [
+                    ("own", &own),
+                    ("gemm crate", &crate_1),
+                    ("gemm crate, 3 threads", &crate_3),
+                    ("sgemm", &dispatch),
+                ];
+                for (path, product) in paths {
+                    let mut c = vec![1.0f32; m * n];
+                    product(&mut c, false);
+                    for (x, y) in c.iter().zip(&want) {
+                        assert!(
+                            (*x as f64 - y).abs() < 1e-4,
+                            "{path} {m}x{k}x{n}: {x} vs {y}"
+                        );
+                    }
+                    product(&mut c, true);
+                    for (x, y) in c.iter().zip(&want) {
+                        assert!((*x as f64 - 2.0 * y).abs() < 2e-4, "{path} {m}x{k}x{n}");
+                    }
                 }
             }
         }
