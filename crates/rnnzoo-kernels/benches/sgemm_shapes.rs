@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use rnnzoo_kernels::sgemm::{MatRef, PackedRhs, RightHandSide, sgemm_packed};
+use rnnzoo_kernels::sgemm::{MatRef, PackedRhs, RightHandSide, gemm_crate, sgemm_packed};
 
 fn gflops(m: usize, k: usize, n: usize, run: impl FnMut()) -> f64 {
     let iters = ((2e9 / (2.0 * (m * n * k) as f64)) as usize).max(3);
@@ -59,72 +59,25 @@ fn main() {
         let b = vec![0.25f32; k * n];
         let mut c = vec![0.0f32; m * n];
         let packed = PackedRhs::pack(MatRef::row_major(&b, k, n));
-        let g = if what.starts_with("Xᵀ") && what.contains("packed once") {
-            gflops(m, k, n, || {
-                sgemm_packed(MatRef::row_major(&a, k, m).t(), &packed, &mut c, n, false)
-            })
-        } else if what.contains("packed once") {
-            gflops(m, k, n, || {
-                sgemm_packed(MatRef::row_major(&a, m, k), &packed, &mut c, n, true)
-            })
-        } else if what.starts_with("Xᵀ") {
-            gflops(m, k, n, || {
-                // This module's kernel packing B for the one product (what `sgemm` ran before
-                // it sent large one-off products to the `gemm` crate).
-                RightHandSide::prepare(MatRef::row_major(&b, k, n), m).multiply(
-                    MatRef::row_major(&a, k, m).t(),
-                    &mut c,
-                    n,
-                    false,
-                )
-            })
+        // The products of weight gradients read a transposed left-hand side (`Xᵀ`).
+        let lhs = if what.starts_with("Xᵀ") {
+            MatRef::row_major(&a, k, m).t()
         } else {
+            MatRef::row_major(&a, m, k)
+        };
+        let rhs = MatRef::row_major(&b, k, n);
+        let g = if what.contains("packed once") {
+            gflops(m, k, n, || sgemm_packed(lhs, &packed, &mut c, n, false))
+        } else {
+            // This module's kernel packing B for the one product (what `sgemm` ran before it
+            // sent large one-off products to the `gemm` crate).
             gflops(m, k, n, || {
-                RightHandSide::prepare(MatRef::row_major(&b, k, n), m).multiply(
-                    MatRef::row_major(&a, m, k),
-                    &mut c,
-                    n,
-                    false,
-                )
+                RightHandSide::prepare(rhs, m).multiply(lhs, &mut c, n, false)
             })
         };
         // The `gemm` crate (Burn's flex matmul) on the same operands and layout.
-        let transposed = what.starts_with("Xᵀ");
-        let (lhs_rs, lhs_cs) = if transposed {
-            (1, m as isize)
-        } else {
-            (k as isize, 1)
-        };
         let threads = rayon::current_num_threads();
-        let parallelism = if threads > 1 {
-            gemm::Parallelism::Rayon(threads)
-        } else {
-            gemm::Parallelism::None
-        };
-        let theirs = gflops(m, k, n, || unsafe {
-            // SAFETY: `a` holds m·k values, `b` k·n and `c` m·n, addressed by these strides.
-            gemm::gemm(
-                m,
-                n,
-                k,
-                c.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                a.as_ptr(),
-                lhs_cs,
-                lhs_rs,
-                b.as_ptr(),
-                1,
-                n as isize,
-                0.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                parallelism,
-            )
-        });
+        let theirs = gflops(m, k, n, || gemm_crate(lhs, rhs, &mut c, n, false, threads));
         println!("{m:>5} x {k:>5} x {n:>5}  {g:7.1} GFLOP/s  (gemm {theirs:6.1})  {what}");
     }
     // Packing alone: the backward packs `W_hhᵀ`, `W_ihᵀ` (transposed views) once per call.

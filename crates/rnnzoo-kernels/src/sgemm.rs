@@ -267,8 +267,16 @@ fn check_product(a: &MatRef, k: usize, n: usize, c_len: usize, ldc: usize) -> bo
     true
 }
 
-/// [`sgemm`] through the `gemm` crate on `threads` threads (1: the calling thread).
-fn gemm_crate(a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool, threads: usize) {
+/// [`sgemm`] through the `gemm` crate on `threads` threads (1: the calling thread), whatever
+/// the size (`sgemm_shapes` times it beside this module's kernel).
+pub fn gemm_crate(
+    a: MatRef,
+    b: MatRef,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    threads: usize,
+) {
     let (m, n, k) = (a.rows, b.cols, b.rows);
     if !check_product(&a, k, n, c.len(), ldc) {
         return;
