@@ -49,10 +49,28 @@ fn main() {
             "greedy decoding step, output layer (packed once)",
         ),
         (
+            160,
+            384,
+            8000,
+            "beam-5 decoding step, sentences finishing (packed once)",
+        ),
+        (
             320,
             384,
             8000,
             "beam-5 decoding step, output layer (packed once)",
+        ),
+        (
+            320,
+            192,
+            1536,
+            "beam-5 decoding step, LSTM x·W_ih (packed once)",
+        ),
+        (
+            320,
+            768,
+            384,
+            "beam-5 decoding step, attention W_c (packed once)",
         ),
     ] {
         let a = vec![0.5f32; m * k];

@@ -10,6 +10,7 @@
 //! loads cost a third of the matrix product's time.
 
 pub mod adam;
+pub mod attention;
 pub mod buffers;
 pub mod ctc;
 pub mod dense;

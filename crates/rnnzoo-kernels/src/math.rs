@@ -64,6 +64,22 @@ pub fn tanh(x: f32) -> f32 {
     t.copysign(x)
 }
 
+/// `out_i = tanh(x_i)` over slices of one length, vectorised (the step decoder's `tanh(W_c [c; d])`).
+///
+/// # Panics
+/// When the lengths differ.
+pub fn tanh_into(x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "tanh_into: lengths differ");
+    crate::simd(
+        #[inline(always)]
+        || {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = tanh(v);
+            }
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@
 //! summation order of the product).
 
 use crate::sequence::{Cell, gru_forward_row, lstm_forward_row};
-use crate::sgemm::{MatRef, PackedRhs, RightHandSide, SMALL_ROWS, sgemm_packed};
+use crate::sgemm::{MatRef, PackedRhs, RightHandSide, SMALL_ROWS, sgemm, sgemm_packed};
 use crate::simd;
 
 /// The parameters of one layer (one direction), owned, in the layout of
@@ -50,15 +50,24 @@ enum StepWeight {
         rows: usize,
         cols: usize,
     },
-    Packed(PackedRhs),
+    /// Packed panels for this module's kernel, and the matrix itself for the `gemm` crate.
+    Packed { packed: PackedRhs, data: Vec<f32> },
 }
+
+/// Rows from which a step's product goes to the `gemm` crate when it is large enough for
+/// [`sgemm`]'s threshold: beam search's output layer (`[320, 384] · [384, 8000]` at beam 5).
+/// Below it, the panels packed once win over the crate's per-call packing.
+const GEMM_CRATE_MIN_ROWS: usize = 128;
 
 impl StepWeight {
     fn new(data: Vec<f32>, rows: usize, cols: usize, batch: usize) -> Self {
         if batch <= SMALL_ROWS {
             Self::Rows { data, rows, cols }
         } else {
-            Self::Packed(PackedRhs::pack(MatRef::row_major(&data, rows, cols)))
+            Self::Packed {
+                packed: PackedRhs::pack(MatRef::row_major(&data, rows, cols)),
+                data,
+            }
         }
     }
 
@@ -69,7 +78,14 @@ impl StepWeight {
                 RightHandSide::InPlace(MatRef::row_major(data, *rows, *cols))
                     .multiply(a, c, *cols, accumulate)
             }
-            Self::Packed(packed) => sgemm_packed(a, packed, c, packed.cols(), accumulate),
+            Self::Packed { packed, data } => {
+                if a.rows() >= GEMM_CRATE_MIN_ROWS {
+                    let b = MatRef::row_major(data, packed.rows(), packed.cols());
+                    sgemm(a, b, c, packed.cols(), accumulate)
+                } else {
+                    sgemm_packed(a, packed, c, packed.cols(), accumulate)
+                }
+            }
         }
     }
 }
@@ -448,5 +464,62 @@ impl StepProjection {
         self.weight
             .multiply(MatRef::row_major(x, rows, self.inputs), out, true);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// A projection sized for beam search takes every row count through one of three
+    /// products (in place for a few rows, packed panels, the `gemm` crate from
+    /// `GEMM_CRATE_MIN_ROWS`); each must give `x · W + b`.
+    #[test]
+    fn projection_is_x_w_plus_b_at_every_row_count() {
+        // 97 inputs, 101 outputs: 130 rows make 1.27M multiply-adds, past sgemm's threshold.
+        let (inputs, outputs, batch) = (97, 101, 130);
+        let weight = values(inputs * outputs, 1);
+        let bias = values(outputs, 2);
+        let x = values(batch * inputs, 3);
+        let mut large = StepProjection::new(weight.clone(), inputs, bias.clone(), batch);
+        let mut small = StepProjection::new(weight.clone(), inputs, bias.clone(), 3);
+        let check = |got: &[f32], rows: usize, what: &str| {
+            for r in 0..rows {
+                for o in 0..outputs {
+                    let want = bias[o] as f64
+                        + (0..inputs)
+                            .map(|i| x[r * inputs + i] as f64 * weight[i * outputs + o] as f64)
+                            .sum::<f64>();
+                    let g = got[r * outputs + o] as f64;
+                    assert!(
+                        (g - want).abs() < 1e-4,
+                        "{what}, {rows} rows, [{r}, {o}]: {g} vs {want}"
+                    );
+                }
+            }
+        };
+        for rows in [
+            1,
+            3,
+            64,
+            GEMM_CRATE_MIN_ROWS - 1,
+            GEMM_CRATE_MIN_ROWS,
+            batch,
+        ] {
+            check(large.apply(&x[..rows * inputs]), rows, "packed or gemm");
+            if rows <= 3 {
+                check(small.apply(&x[..rows * inputs]), rows, "in place");
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! greedy decoding does (a test holds them to it).
 
 use burn::tensor::Tensor;
+use rnnzoo_kernels::attention::{self, Score};
 use rnnzoo_kernels::loss::log_sum_exp;
 use rnnzoo_kernels::step::{StackStepper, StepProjection};
 
@@ -254,57 +255,40 @@ impl StepDecoder {
             None => queries.extend_from_slice(decoded),
         }
         let (s_max, c) = (self.source_steps, self.context);
-        let q_width = queries.len() / rows;
-        for r in 0..rows {
-            let b = self.row_sentence[r];
-            let len = self.lengths[b];
-            let q = &queries[r * q_width..(r + 1) * q_width];
-            let w = &mut self.weights[r * s_max..(r + 1) * s_max];
-            for (s, weight) in w.iter_mut().enumerate().take(len) {
-                *weight = match self.kind {
-                    AttentionKind::Bahdanau => {
-                        let k =
-                            &self.keys[(b * s_max + s) * q_width..(b * s_max + s + 1) * q_width];
-                        q.iter()
-                            .zip(k)
-                            .zip(&self.score)
-                            .map(|((q, k), v)| v * (q + k).tanh())
-                            .sum()
-                    }
-                    _ => {
-                        let m = &self.memory[(b * s_max + s) * c..(b * s_max + s + 1) * c];
-                        q.iter().zip(m).map(|(q, m)| q * m).sum()
-                    }
-                };
-            }
-            let max = w[..len].iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0;
-            for weight in &mut w[..len] {
-                *weight = (*weight - max).exp();
-                sum += *weight;
-            }
-            for weight in &mut w[..len] {
-                *weight /= sum;
-            }
-            w[len..].fill(0.0);
-            let ctx = &mut self.combine_input[r * (c + h)..(r + 1) * (c + h)];
-            ctx.fill(0.0);
-            for (s, &a) in w.iter().enumerate().take(len) {
-                let m = &self.memory[(b * s_max + s) * c..(b * s_max + s + 1) * c];
-                for (x, m) in ctx[..c].iter_mut().zip(m) {
-                    *x += a * m;
-                }
-            }
-            ctx[c..].copy_from_slice(&decoded[r * h..(r + 1) * h]);
+        let score = match self.kind {
+            AttentionKind::Bahdanau => Score::Additive {
+                keys: &self.keys,
+                v: &self.score,
+            },
+            _ => Score::Dot,
+        };
+        let memory = attention::Memory {
+            values: &self.memory,
+            steps: s_max,
+            width: c,
+            lengths: &self.lengths,
+        };
+        attention::attend(
+            score,
+            memory,
+            queries,
+            &self.row_sentence[..rows],
+            &mut self.weights[..rows * s_max],
+            &mut self.combine_input[..rows * (c + h)],
+            c + h,
+        );
+        for (r, row) in self.combine_input[..rows * (c + h)]
+            .chunks_exact_mut(c + h)
+            .enumerate()
+        {
+            row[c..].copy_from_slice(&decoded[r * h..(r + 1) * h]);
         }
         let combined = self
             .combine
             .as_mut()
             .expect("attention has W_c")
             .apply(&self.combine_input[..rows * (c + h)]);
-        for (a, &x) in self.attended.iter_mut().zip(combined) {
-            *a = x.tanh();
-        }
+        rnnzoo_kernels::math::tanh_into(combined, &mut self.attended[..rows * h]);
         self.output.apply(&self.attended[..rows * h])
     }
 
@@ -411,6 +395,47 @@ pub fn greedy_with(
         decoder.gather(&running);
     }
     hyps
+}
+
+/// Words of a logit row that beam search's candidate selection skips together.
+const BLOCK: usize = 64;
+
+/// The largest value of a block, in 16 independent maxima (a serial fold does not vectorise).
+fn block_max(block: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let mut chunks = block.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (m, &x) in lanes.iter_mut().zip(chunk) {
+            *m = if x > *m { x } else { *m };
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .chain(&lanes)
+        .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+}
+
+/// Merges row `row`'s continuations `(base + x_id, row, id)` into `best`, the `n` highest
+/// scores so far in descending order; among equal scores the earlier row and id stay first.
+fn keep_best(best: &mut Vec<(f64, usize, usize)>, n: usize, row: usize, logits: &[f32], base: f64) {
+    for (block_index, block) in logits.chunks(BLOCK).enumerate() {
+        // A block none of whose words would enter the list is skipped on its maximum
+        // (exactly: `base + x` rounds monotonically in x), so once the list is full most of
+        // the vocabulary costs one vectorised pass.
+        if best.len() == n && base + block_max(block) as f64 <= best[n - 1].0 {
+            continue;
+        }
+        for (j, &x) in block.iter().enumerate() {
+            let score = base + x as f64;
+            if best.len() == n && score <= best[n - 1].0 {
+                continue;
+            }
+            let at = best.partition_point(|c| c.0 >= score);
+            best.insert(at, (score, row, block_index * BLOCK + j));
+            best.truncate(n);
+        }
+    }
 }
 
 /// A live beam: its log-probability and how many words it has.
@@ -563,16 +588,7 @@ pub fn beam_search_with(
             best.clear();
             for r in start..end {
                 let row = &logits[r * v..(r + 1) * v];
-                let base = live[r].log_prob - lse[r] as f64;
-                for (id, &x) in row.iter().enumerate() {
-                    let score = base + x as f64;
-                    if best.len() == 2 * k && score <= best[best.len() - 1].0 {
-                        continue;
-                    }
-                    let at = best.partition_point(|c| c.0 >= score);
-                    best.insert(at, (score, r, id));
-                    best.truncate(2 * k);
-                }
+                keep_best(&mut best, 2 * k, r, row, live[r].log_prob - lse[r] as f64);
             }
             let first_kept = nodes.len();
             for &(score, r, id) in &best {
@@ -652,4 +668,51 @@ pub fn beam_search_with(
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The candidate list skips whole blocks of the vocabulary; it must keep exactly what a
+    /// full sort keeps (score descending, then row, then id), ties and block edges included.
+    #[test]
+    fn candidate_selection_equals_a_full_sort() {
+        // 3 rows of 203 words (three full blocks and a partial one), coarse values so that
+        // scores tie, the best words of row 2 in its last, partial block.
+        let (rows, words, n) = (3, 203, 10);
+        let mut x = 7u32;
+        let logits: Vec<f32> = (0..rows * words)
+            .map(|i| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let coarse = (x >> 28) as f32 * 0.25;
+                if i >= 2 * words + 195 {
+                    coarse + 9.0
+                } else {
+                    coarse
+                }
+            })
+            .collect();
+        let bases = [-1.0, -0.75, -3.5];
+        let mut best = Vec::new();
+        for r in 0..rows {
+            keep_best(
+                &mut best,
+                n,
+                r,
+                &logits[r * words..(r + 1) * words],
+                bases[r],
+            );
+        }
+        let mut all: Vec<(f64, usize, usize)> = (0..rows * words)
+            .map(|i| (bases[i / words] + logits[i] as f64, i / words, i % words))
+            .collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        all.truncate(n);
+        assert_eq!(best, all);
+        assert!(
+            best.iter().any(|c| c.1 == 2 && c.2 >= 195),
+            "the partial block counts"
+        );
+    }
 }
