@@ -198,17 +198,7 @@ pub fn train(
     let model = captioner(config, vocab, &train_device);
     let m = &config.model;
     let limit = max_length(config);
-    let pairs: Vec<(usize, usize)> = data.splits[0]
-        .iter()
-        .enumerate()
-        .flat_map(|(i, e)| {
-            e.targets
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| t.len() <= limit)
-                .map(move |(r, _)| (i, r))
-        })
-        .collect();
+    let pairs = training_pairs(&data.splits[0], limit, config.data.train_captions)?;
     println!(
         "{}: CNN {:?} on {}x{} images, {} x{} hidden {}, attention {}, image as the {}, {} parameters; images {} / {} / {} ({} training captions), vocabulary {}; {:.0} images/s decoded",
         config.name,
@@ -281,4 +271,61 @@ pub fn train(
     };
     trainer::write_summary(&run, &summary)?;
     Ok((run, summary))
+}
+
+/// The (image, caption) pairs training reads: each image's first `per_image` captions (all of
+/// them when `None`) of at most `limit` words.
+fn training_pairs(
+    train: &[crate::data::Example],
+    limit: usize,
+    per_image: Option<usize>,
+) -> Result<Vec<(usize, usize)>, CaptionError> {
+    if per_image == Some(0) {
+        return Err(CaptionError::Other(
+            "data.train_captions: give at least 1 (or leave it out for every caption)".into(),
+        ));
+    }
+    Ok(train
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| {
+            e.targets
+                .iter()
+                .take(per_image.unwrap_or(usize::MAX))
+                .enumerate()
+                .filter(|(_, t)| t.len() <= limit)
+                .map(move |(r, _)| (i, r))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Example;
+
+    fn example(lengths: &[usize]) -> Example {
+        Example {
+            name: String::new(),
+            image: Default::default(),
+            pixels: Vec::new(),
+            references: Vec::new(),
+            targets: lengths.iter().map(|&n| vec![4; n]).collect(),
+        }
+    }
+
+    #[test]
+    fn training_pairs_take_the_first_captions_up_to_the_length_limit() {
+        // Image 0: captions of 3, 9 and 2 words; image 1: 7 and 4; limit 5 words.
+        let train = [example(&[3, 9, 2]), example(&[7, 4])];
+        let all = training_pairs(&train, 5, None).unwrap();
+        assert_eq!(all, [(0, 0), (0, 2), (1, 1)]);
+        assert_eq!(training_pairs(&train, 5, Some(1)).unwrap(), [(0, 0)]);
+        assert_eq!(
+            training_pairs(&train, 8, Some(2)).unwrap(),
+            [(0, 0), (1, 0), (1, 1)]
+        );
+        let error = training_pairs(&train, 5, Some(0)).unwrap_err().to_string();
+        assert!(error.contains("data.train_captions"), "{error}");
+    }
 }

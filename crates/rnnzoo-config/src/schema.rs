@@ -573,6 +573,11 @@ pub struct DataConfig {
     /// after this many words (20 when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<usize>,
+    /// Captioning: train on only the first this many captions of each image (all of them when
+    /// absent); evaluation still scores against every reference. OpenMoji's first caption is
+    /// its annotation, so `1` teaches the decoder one style of caption instead of two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_captions: Option<usize>,
     /// Captioning with `path` (a captions file): the folder of its images (the captions
     /// file's own folder when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
