@@ -199,6 +199,7 @@ pub fn attend(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_values as values;
 
     /// The scores, weights and context of one row, term by term in `f64`.
     fn reference(score: Score, memory: &Memory, item: usize, q: &[f32]) -> (Vec<f64>, Vec<f64>) {
@@ -226,16 +227,6 @@ mod tests {
             .collect();
         w.resize(s_max, 0.0);
         (w, ctx)
-    }
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (x >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
     }
 
     #[test]

@@ -74,3 +74,16 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
 pub use sequence::{
     Cell, SavedActivations, SequenceDims, SequenceGradients, SequenceSpec, SequenceWeights,
 };
+
+/// `n` pseudo-random values in `[-0.5, 0.5)` from `seed` (a linear congruential generator),
+/// for the unit tests.
+#[cfg(test)]
+pub(crate) fn test_values(n: usize, seed: u32) -> Vec<f32> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        })
+        .collect()
+}

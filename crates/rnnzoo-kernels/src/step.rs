@@ -470,16 +470,7 @@ impl StepProjection {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (x >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
+    use crate::test_values as values;
 
     /// A projection sized for beam search takes every row count through one of three
     /// products (in place for a few rows, packed panels, the `gemm` crate from
