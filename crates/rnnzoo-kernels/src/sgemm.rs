@@ -233,6 +233,11 @@ pub const SMALL_ROWS: usize = 4;
 /// Multiply-adds (`m · k · n`) from which a one-off product goes to the `gemm` crate.
 const GEMM_CRATE_MIN: usize = 1 << 20;
 
+/// Whether an `[m, k] · [k, n]` product has the multiply-adds from which the `gemm` crate wins.
+pub fn large_for_gemm_crate(m: usize, k: usize, n: usize) -> bool {
+    m * k * n >= GEMM_CRATE_MIN
+}
+
 /// `C = A · B`, or `C += A · B` when `accumulate`, with `C` row-major `[a.rows, b.cols]` and
 /// row stride `ldc`, for a product computed once (nothing to reuse across calls).
 ///
@@ -243,7 +248,7 @@ const GEMM_CRATE_MIN: usize = 1 << 20;
 /// g from 468 to 376 ms a step. Few-row products stream `B` in place and
 /// small ones skip the crate's setup; both stay here.
 pub fn sgemm(a: MatRef, b: MatRef, c: &mut [f32], ldc: usize, accumulate: bool) {
-    if a.rows > SMALL_ROWS && a.rows * a.cols * b.cols >= GEMM_CRATE_MIN {
+    if a.rows > SMALL_ROWS && large_for_gemm_crate(a.rows, a.cols, b.cols) {
         gemm_crate(a, b, c, ldc, accumulate, rayon::current_num_threads());
     } else {
         RightHandSide::prepare(b, a.rows).multiply(a, c, ldc, accumulate);

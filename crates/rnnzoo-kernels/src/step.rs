@@ -15,7 +15,9 @@
 //! summation order of the product).
 
 use crate::sequence::{Cell, gru_forward_row, lstm_forward_row};
-use crate::sgemm::{MatRef, PackedRhs, RightHandSide, SMALL_ROWS, sgemm, sgemm_packed};
+use crate::sgemm::{
+    MatRef, PackedRhs, RightHandSide, SMALL_ROWS, gemm_crate, large_for_gemm_crate, sgemm_packed,
+};
 use crate::simd;
 
 /// The parameters of one layer (one direction), owned, in the layout of
@@ -50,13 +52,17 @@ enum StepWeight {
         rows: usize,
         cols: usize,
     },
-    /// Packed panels for this module's kernel, and the matrix itself for the `gemm` crate.
-    Packed { packed: PackedRhs, data: Vec<f32> },
+    /// Packed panels for this module's kernel, and the matrix itself for the `gemm` crate
+    /// when the batch can reach [`GEMM_CRATE_MIN_ROWS`].
+    Packed {
+        packed: PackedRhs,
+        data: Option<Vec<f32>>,
+    },
 }
 
-/// Rows from which a step's product goes to the `gemm` crate when it is large enough for
-/// [`sgemm`]'s threshold: beam search's output layer (`[320, 384] · [384, 8000]` at beam 5).
-/// Below it, the panels packed once win over the crate's per-call packing.
+/// Rows from which a step's product goes to the `gemm` crate when it is also large enough for
+/// [`large_for_gemm_crate`]: beam search's output layer (`[320, 384] · [384, 8000]` at beam
+/// 5). Below it, the panels packed once win over the crate's per-call packing.
 const GEMM_CRATE_MIN_ROWS: usize = 128;
 
 impl StepWeight {
@@ -66,7 +72,7 @@ impl StepWeight {
         } else {
             Self::Packed {
                 packed: PackedRhs::pack(MatRef::row_major(&data, rows, cols)),
-                data,
+                data: (batch >= GEMM_CRATE_MIN_ROWS).then_some(data),
             }
         }
     }
@@ -79,11 +85,16 @@ impl StepWeight {
                     .multiply(a, c, *cols, accumulate)
             }
             Self::Packed { packed, data } => {
-                if a.rows() >= GEMM_CRATE_MIN_ROWS {
-                    let b = MatRef::row_major(data, packed.rows(), packed.cols());
-                    sgemm(a, b, c, packed.cols(), accumulate)
-                } else {
-                    sgemm_packed(a, packed, c, packed.cols(), accumulate)
+                let (k, n) = (packed.rows(), packed.cols());
+                match data {
+                    Some(data)
+                        if a.rows() >= GEMM_CRATE_MIN_ROWS
+                            && large_for_gemm_crate(a.rows(), k, n) =>
+                    {
+                        let b = MatRef::row_major(data, k, n);
+                        gemm_crate(a, b, c, n, accumulate, rayon::current_num_threads())
+                    }
+                    _ => sgemm_packed(a, packed, c, n, accumulate),
                 }
             }
         }
