@@ -923,6 +923,14 @@ pub struct TrainConfig {
     /// Translation: label smoothing `ε` of the cross-entropy (PyTorch's `label_smoothing`).
     #[serde(default)]
     pub label_smoothing: f64,
+    /// An exponential moving average of the weights, `θ̄ ← d·θ̄ + (1 − d)·θ` after every
+    /// optimizer step, with `d = min(ema_decay, (1 + t) / (10 + t))` at step `t` so that the
+    /// average forgets its random start quickly (TensorFlow's `ExponentialMovingAverage` with
+    /// `num_updates`; Keras' `use_ema`/`ema_momentum`, OpenNMT's `average_decay`). Validation,
+    /// the best checkpoint, evaluation and inference use the averaged weights; training goes on
+    /// from the raw ones. Absent: no average.
+    #[serde(default)]
+    pub ema_decay: Option<f64>,
 }
 
 /// What the training loop does with a NaN or infinite loss or gradient norm.
@@ -1200,6 +1208,13 @@ impl ExperimentConfig {
             && (c.is_nan() || c <= 0.0)
         {
             return Err("train.clip_norm must be positive".into());
+        }
+        if let Some(d) = t.ema_decay
+            && !(d > 0.0 && d < 1.0)
+        {
+            return Err(
+                "train.ema_decay must be in (0, 1), e.g. 0.999 (or left out for no average)".into(),
+            );
         }
         Ok(())
     }

@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rnnzoo_config::ExperimentConfig;
 use rnnzoo_data::bptt::Segment;
@@ -431,7 +430,7 @@ pub fn train(
         Some(p) => {
             Checkpoint::load_model(p, LanguageModel::new(&config.model, vocab.len(), device))?
         }
-        None => outcome.model.valid(),
+        None => outcome.final_model(),
     };
     let test = (streams.test.len() >= MIN_EVAL_TOKENS)
         .then(|| evaluate(&best_model, &streams.test, t.batch_size, t.bptt));

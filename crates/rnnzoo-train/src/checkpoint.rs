@@ -1,5 +1,7 @@
 //! Checkpoints that survive crashes: each is a folder `checkpoints/step-NNNNNNNN/` holding
-//! `model.safetensors` (the weights, readable by any safetensors tool), `optimizer.bpk` (Burn's
+//! `model.safetensors` (the weights, readable by any safetensors tool), with `train.ema_decay`
+//! also `averaged.safetensors` (the weights' moving average, which evaluation and inference
+//! load in their place), `optimizer.bpk` (Burn's
 //! burnpack record of the optimizer state) and `state.json` (the loop position). A checkpoint is
 //! written into a hidden temporary folder and renamed into place only when complete, then the
 //! `latest` pointer is replaced atomically, so a crash at any moment leaves the previous
@@ -122,6 +124,12 @@ impl ModuleMapper for RestoreIds {
 /// The file of a checkpoint that holds the others' sizes and checksums.
 const CHECKSUMS: &str = "checksums.json";
 
+/// The trained weights of a checkpoint (what training resumes from).
+const MODEL_FILE: &str = "model.safetensors";
+
+/// The moving average of the weights (`train.ema_decay`), used for evaluation and inference.
+const AVERAGED_FILE: &str = "averaged.safetensors";
+
 /// A file's size and CRC-32.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct FileSum {
@@ -242,12 +250,15 @@ fn describe_mismatch(result: &burn::store::ApplyResult) -> Option<String> {
 pub struct Checkpoint;
 
 impl Checkpoint {
-    /// Writes a checkpoint for `state.step`, with any `extras` (file name, bytes) a task needs to
-    /// resume exactly, points `latest` at it, marks it `best` when asked, and removes older
-    /// checkpoints beyond the newest `keep` (never the best).
+    /// Writes a checkpoint for `state.step`, with the weights' moving average if there is one
+    /// and any `extras` (file name, bytes) a task needs to resume exactly, points `latest` at
+    /// it, marks it `best` when asked, and removes older checkpoints beyond the newest `keep`
+    /// (never the best).
+    #[allow(clippy::too_many_arguments)]
     pub fn save<M: Module>(
         root: &Path,
         model: &M,
+        averaged: Option<&M>,
         optim: &ModuleOptimizer,
         state: &LoopState,
         is_best: bool,
@@ -263,14 +274,17 @@ impl Checkpoint {
         }
         std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
 
-        let weights = tmp.join("model.safetensors");
-        let mut store = SafetensorsStore::from_file(&weights);
-        model
-            .save_into(&mut store)
-            .map_err(|e| CheckpointError::Io {
-                path: weights.clone(),
-                message: e.to_string(),
-            })?;
+        for (file, weights) in [(MODEL_FILE, Some(model)), (AVERAGED_FILE, averaged)] {
+            let Some(weights) = weights else { continue };
+            let path = tmp.join(file);
+            let mut store = SafetensorsStore::from_file(&path);
+            weights
+                .save_into(&mut store)
+                .map_err(|e| CheckpointError::Io {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+        }
         let optimizer = tmp.join("optimizer.bpk");
         optim.save(&optimizer).map_err(|e| CheckpointError::Io {
             path: optimizer.clone(),
@@ -412,9 +426,32 @@ impl Checkpoint {
         std::fs::read(path.join(name)).ok()
     }
 
-    /// Loads only the weights of a checkpoint into `model` (same architecture).
-    pub fn load_model<M: Module>(path: &Path, mut model: M) -> Result<M, CheckpointError> {
-        let weights = path.join("model.safetensors");
+    /// Loads the weights to use of a checkpoint into `model` (same architecture): the moving
+    /// average where the run kept one (`train.ema_decay`), else the trained weights.
+    pub fn load_model<M: Module>(path: &Path, model: M) -> Result<M, CheckpointError> {
+        let file = if path.join(AVERAGED_FILE).is_file() {
+            AVERAGED_FILE
+        } else {
+            MODEL_FILE
+        };
+        Self::load_weights(path, file, model)
+    }
+
+    /// Loads the weights' moving average of a checkpoint into `model`, if it holds one.
+    pub fn load_average<M: Module>(path: &Path, model: M) -> Result<Option<M>, CheckpointError> {
+        if !path.join(AVERAGED_FILE).is_file() {
+            return Ok(None);
+        }
+        Self::load_weights(path, AVERAGED_FILE, model).map(Some)
+    }
+
+    /// Loads one weights file of a checkpoint into `model` (same architecture).
+    fn load_weights<M: Module>(
+        path: &Path,
+        file: &str,
+        mut model: M,
+    ) -> Result<M, CheckpointError> {
+        let weights = path.join(file);
         if !weights.is_file() {
             return Err(CheckpointError::Io {
                 path: weights,
@@ -459,7 +496,7 @@ impl Checkpoint {
                 path: state_path.clone(),
                 message: e.to_string(),
             })?;
-        let model = Self::load_model(path, model)?;
+        let model = Self::load_weights(path, MODEL_FILE, model)?;
         let mut restore = RestoreIds {
             ids: file.param_ids.into_iter(),
             missing: false,
@@ -497,6 +534,32 @@ mod tests {
     }
 
     #[test]
+    fn evaluation_loads_the_weight_average_and_resuming_the_weights() {
+        let root = std::env::temp_dir().join(format!("rnnzoo-ckpt-avg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dev = Device::flex().autodiff();
+        dev.seed(2);
+        let model = LinearConfig::new(7, 5).init(&dev);
+        let averaged = LinearConfig::new(7, 5).init(&dev).valid();
+        let optim: ModuleOptimizer = FusedAdam::new(1e-5, 0.0).into();
+        let state = LoopState {
+            step: 1,
+            ..Default::default()
+        };
+        let path =
+            Checkpoint::save(&root, &model, Some(&averaged), &optim, &state, true, 2, &[]).unwrap();
+        let weights = |m: &Linear| m.weight.val().into_data();
+        let fresh = || LinearConfig::new(7, 5).init(&dev);
+        let used = Checkpoint::load_model(&path, fresh()).unwrap();
+        assert_eq!(weights(&used), weights(&averaged));
+        let loaded = Checkpoint::load_average(&path, fresh()).unwrap().unwrap();
+        assert_eq!(weights(&loaded), weights(&averaged));
+        let (resumed, _, _) = Checkpoint::load(&path, fresh(), optim).unwrap();
+        assert_eq!(weights(&resumed), weights(&model));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn resume_continues_exactly_and_half_written_checkpoints_are_ignored() {
         let root = std::env::temp_dir().join(format!("rnnzoo-ckpt-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
@@ -516,6 +579,7 @@ mod tests {
         Checkpoint::save(
             &root,
             &model,
+            None,
             &optim,
             &state,
             true,

@@ -1,9 +1,10 @@
 //! Training support shared by every rnnzoo task, with no task knowledge: the optimizer and the
 //! learning-rate schedule built from config, run directories, atomic checkpoints (model,
 //! optimizer and loop state), the `metrics.csv` log, the progress display and the
-//! learning-curve plot, and [`trainer`]: the one training loop every task runs on, through its
+//! learning-curve plot, the weights' moving average ([`average`]), and [`trainer`]: the one training loop every task runs on, through its
 //! [`trainer::Task`] interface.
 
+pub mod average;
 pub mod checkpoint;
 pub mod device;
 pub mod finetune;

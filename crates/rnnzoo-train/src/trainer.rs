@@ -6,7 +6,8 @@
 //! the budget (steps, epochs, minutes), the learning-rate schedule, global gradient clipping,
 //! the optimizer step, the NaN guard, evaluation cadence, early stopping and the best checkpoint
 //! on the primary metric, checkpoints (atomic, the last few kept plus the best), `metrics.csv`,
-//! the progress display, the learning-curve plot and `--resume`.
+//! the progress display, the learning-curve plot, the weights' moving average
+//! (`train.ema_decay`: validated, kept and used in place of the weights) and `--resume`.
 //!
 //! Results depend only on the config and the seed: Burn's generator is reseeded from (seed,
 //! step) before every step, so a resumed run draws what the uninterrupted one would.
@@ -22,6 +23,7 @@ use burn::tensor::{Device, Tensor};
 use rnnzoo_config::{ExperimentConfig, OnNan};
 use rnnzoo_models::{clip_grad_norm, grad_norm};
 
+use crate::average::WeightAverage;
 use crate::checkpoint::{Checkpoint, CheckpointError, LoopState};
 use crate::metrics::CsvLog;
 use crate::plot::{self, Curve};
@@ -256,6 +258,8 @@ pub const KEEP_CHECKPOINTS: usize = 3;
 pub struct Outcome<M> {
     /// The model after the last step.
     pub model: M,
+    /// The moving average of its weights after the last step (`train.ema_decay`).
+    pub averaged: Option<M>,
     /// The loop position after the last step.
     pub state: LoopState,
     /// The best validation metrics, the step and the epoch (1-based count) they came at.
@@ -277,6 +281,12 @@ impl<M: Module> Outcome<M> {
             TrainError::Other("no validation ran, so there is no best checkpoint".into())
         })?;
         Ok(Checkpoint::load_model(path, fresh)?)
+    }
+
+    /// The model to use after the last step: the weights' moving average where the run kept
+    /// one, else an inference copy of the weights.
+    pub fn final_model(&self) -> M {
+        self.averaged.clone().unwrap_or_else(|| self.model.valid())
     }
 }
 
@@ -391,6 +401,7 @@ pub fn train<T: Task>(
     let mut state = LoopState::default();
     let mut carry: Option<T::Carry> = None;
     model = task.prepare(model).map_err(TrainError::Other)?;
+    let mut resumed_from = None;
     if resume {
         let latest = Checkpoint::latest(&run.checkpoints()).ok_or_else(|| {
             TrainError::Other(format!(
@@ -416,7 +427,20 @@ pub fn train<T: Task>(
             epoch: state.epoch,
             batch: state.position,
         });
+        resumed_from = Some(latest);
     }
+    // The weights' moving average: continued from the checkpoint where it holds one, else
+    // started at the weights (a fresh run, or one resumed with `ema_decay` newly set).
+    let mut average = match (t.ema_decay, &resumed_from) {
+        (None, _) => None,
+        (Some(decay), Some(latest)) => {
+            Some(match Checkpoint::load_average(latest, model.valid())? {
+                Some(saved) => WeightAverage::resume(saved, decay),
+                None => WeightAverage::new(&model, decay),
+            })
+        }
+        (Some(decay), None) => Some(WeightAverage::new(&model, decay)),
+    };
     let mut best: Option<(Vec<f64>, usize, usize)> = state
         .best_metrics
         .clone()
@@ -473,6 +497,9 @@ pub fn train<T: Task>(
             };
             if norm.is_finite() {
                 model = optim.step(lr, model, grads);
+                if let Some(average) = &mut average {
+                    average.update(&model, state.step + 1);
+                }
                 next_carry = step.carry;
             } else {
                 bad = Some(("the gradient norm", norm));
@@ -520,7 +547,10 @@ pub fn train<T: Task>(
             Cadence::Epochs => epoch_done || last,
         };
         let validation = if validate_now {
-            task.validate(&model.valid())
+            match &average {
+                Some(average) => task.validate(average.model()),
+                None => task.validate(&model.valid()),
+            }
         } else {
             None
         };
@@ -601,6 +631,7 @@ pub fn train<T: Task>(
             Checkpoint::save(
                 &run.checkpoints(),
                 &model,
+                average.as_ref().map(WeightAverage::model),
                 &optim,
                 &state,
                 is_best,
@@ -627,6 +658,7 @@ pub fn train<T: Task>(
     draw_curves(run, config, &metrics)?;
     Ok(Outcome {
         model,
+        averaged: average.map(WeightAverage::into_model),
         state,
         best,
         best_checkpoint: Checkpoint::best(&run.checkpoints()),

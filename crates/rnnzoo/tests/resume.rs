@@ -169,9 +169,15 @@ fn first_checkpoint(at: &Path, name: &str) -> PathBuf {
 /// Trains the experiment once straight through and once stopped by `stop` as soon as a
 /// checkpoint exists, then resumed; both must end alike.
 fn stopped_and_resumed_equals_uninterrupted(experiment: Experiment, stop: Stop) {
-    let dir = setup(&format!("{}-{stop:?}", experiment.name));
-    let straight = experiment.lay_out(&dir, "straight", "");
-    let stopped = experiment.lay_out(&dir, "stopped", "");
+    resumed_with_train_keys_equals_uninterrupted(experiment, stop, "");
+}
+
+/// [`stopped_and_resumed_equals_uninterrupted`] with `extra` lines in the `train:` section.
+fn resumed_with_train_keys_equals_uninterrupted(experiment: Experiment, stop: Stop, extra: &str) {
+    let tag = if extra.is_empty() { "" } else { "-extra" };
+    let dir = setup(&format!("{}-{stop:?}{tag}", experiment.name));
+    let straight = experiment.lay_out(&dir, "straight", extra);
+    let stopped = experiment.lay_out(&dir, "stopped", extra);
     let out = run(&straight, &["train", "config.yaml"]);
     assert!(out.status.success(), "{}", text(&out));
 
@@ -349,6 +355,17 @@ fn a_killed_classifier_run_resumes_exactly() {
 #[test]
 fn an_interrupted_classifier_run_resumes_exactly() {
     stopped_and_resumed_equals_uninterrupted(classifier(), Stop::Interrupt);
+}
+
+/// The weights' moving average is validated and checkpointed: a resumed run that restarted
+/// it from the weights would validate (and so log and choose) differently.
+#[test]
+fn an_interrupted_classifier_run_resumes_its_weight_average_exactly() {
+    resumed_with_train_keys_equals_uninterrupted(
+        classifier(),
+        Stop::Interrupt,
+        "  ema_decay: 0.95\n",
+    );
 }
 
 #[test]
