@@ -429,17 +429,12 @@ pub fn train<T: Task>(
         });
         resumed_from = Some(latest);
     }
-    // The weights' moving average: continued from the checkpoint where it holds one, else
-    // started at the weights (a fresh run, or one resumed with `ema_decay` newly set).
+    // The weights' moving average, continued from the checkpoint where it holds one; else it
+    // starts in the first step (see there).
     let mut average = match (t.ema_decay, &resumed_from) {
-        (None, _) => None,
-        (Some(decay), Some(latest)) => {
-            Some(match Checkpoint::load_average(latest, model.valid())? {
-                Some(saved) => WeightAverage::resume(saved, decay),
-                None => WeightAverage::new(&model, decay),
-            })
-        }
-        (Some(decay), None) => Some(WeightAverage::new(&model, decay)),
+        (Some(decay), Some(latest)) => Checkpoint::load_average(latest, model.valid())?
+            .map(|saved| WeightAverage::resume(saved, decay)),
+        _ => None,
     };
     let mut best: Option<(Vec<f64>, usize, usize)> = state
         .best_metrics
@@ -479,6 +474,13 @@ pub fn train<T: Task>(
                 .wrapping_add(state.step as u64),
         );
         let step = task.step_loss(&model, position, carry.take(), device);
+        // A new average starts at the weights this step has read. Not before its forward pass:
+        // Burn draws a parameter's initial values when it is first read, so reading them earlier
+        // would change the initialisation, and a run with an average would train differently
+        // from the same run without.
+        if let (Some(decay), None) = (t.ema_decay, &average) {
+            average = Some(WeightAverage::new(&model, decay));
+        }
         let mut loss_value = step.loss.clone().into_scalar::<f32>() as f64;
         if injected_nan_steps().contains(&(state.step + 1)) {
             loss_value = f64::NAN;

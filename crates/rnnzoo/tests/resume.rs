@@ -368,6 +368,52 @@ fn an_interrupted_classifier_run_resumes_its_weight_average_exactly() {
     );
 }
 
+/// A column of `metrics.csv`, the empty cells left out.
+fn metrics_column(run: &Path, name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == name).unwrap();
+    lines
+        .map(|l| l.split(',').nth(at).unwrap().to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// The weights' moving average changes what is validated, never what is trained: the same
+/// run with and without it has the same training losses (so it also starts from the same
+/// initial weights) and different validation losses.
+#[test]
+fn a_weight_average_is_validated_without_changing_the_training() {
+    let dir = setup("cls-average");
+    let experiment = classifier();
+    let plain = experiment.lay_out(&dir, "plain", "");
+    let averaged = experiment.lay_out(&dir, "averaged", "  ema_decay: 0.95\n");
+    for at in [&plain, &averaged] {
+        let out = run(at, &["train", "config.yaml"]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let (a, b) = (
+        run_dir(&plain, experiment.name),
+        run_dir(&averaged, experiment.name),
+    );
+    let train = metrics_column(&a, "train_loss");
+    assert!(train.len() > 3);
+    assert_eq!(train, metrics_column(&b, "train_loss"));
+    assert_ne!(
+        metrics_column(&a, "valid_loss"),
+        metrics_column(&b, "valid_loss")
+    );
+    let best = std::fs::read_to_string(b.join("checkpoints/best")).unwrap();
+    assert!(
+        b.join("checkpoints")
+            .join(best.trim())
+            .join("averaged.safetensors")
+            .is_file()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_killed_language_model_run_resumes_exactly() {
     stopped_and_resumed_equals_uninterrupted(language_model(), Stop::Kill);
