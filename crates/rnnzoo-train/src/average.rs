@@ -69,18 +69,11 @@ impl ModuleMapper for Blend {
 }
 
 impl<M: Module> WeightAverage<M> {
-    /// An average that starts at `model`'s weights (an inference copy is taken).
+    /// An average that starts at `model`'s weights (a fresh average, or one loaded from a
+    /// checkpoint to continue); an inference copy is taken.
     pub fn new(model: &M, decay: f64) -> Self {
         Self {
             model: model.valid(),
-            decay,
-        }
-    }
-
-    /// An average that continues from `averaged` (loaded from a checkpoint).
-    pub fn resume(averaged: M, decay: f64) -> Self {
-        Self {
-            model: averaged.valid(),
             decay,
         }
     }

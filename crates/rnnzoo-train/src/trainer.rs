@@ -433,7 +433,7 @@ pub fn train<T: Task>(
     // starts in the first step (see there).
     let mut average = match (t.ema_decay, &resumed_from) {
         (Some(decay), Some(latest)) => Checkpoint::load_average(latest, model.valid())?
-            .map(|saved| WeightAverage::resume(saved, decay)),
+            .map(|saved| WeightAverage::new(&saved, decay)),
         _ => None,
     };
     let mut best: Option<(Vec<f64>, usize, usize)> = state
