@@ -343,10 +343,21 @@ pub fn prepare(
         Vocabulary::load(&vocab_path).map_err(CaptionError::Other)?
     } else {
         let captions = splits[0].iter().flat_map(|i| i.captions.iter());
+        // One style per reference position of the training images.
+        let styles = if config.data.caption_styles {
+            splits[0]
+                .iter()
+                .map(|i| i.captions.len())
+                .max()
+                .unwrap_or(1)
+        } else {
+            1
+        };
         let vocab = Vocabulary::build(
             captions.map(String::as_str),
             config.data.min_freq,
             config.data.max_vocab,
+            styles,
         );
         if vocab.is_empty() {
             return Err(CaptionError::Other(format!(

@@ -20,13 +20,10 @@ use serde::Serialize;
 use crate::CaptionError;
 use crate::data::{DEFAULT_MAX_LENGTH, Example, Prepared, prepare};
 use crate::images::{load_cached, push_chw};
-use crate::text::{BOS, EOS, PAD, Vocabulary};
+use crate::text::{EOS, PAD, Vocabulary};
 
 /// Images run through the network together.
 pub const BATCH: usize = 64;
-
-/// `<s>` and `</s>`.
-const SPECIALS: Specials = Specials { bos: BOS, eos: EOS };
 
 /// A fresh captioner for `config` and a vocabulary of `vocab` words.
 pub fn captioner(config: &ExperimentConfig, vocab: usize, device: &Device) -> Captioner {
@@ -83,6 +80,25 @@ pub struct DecodeOptions {
     pub max_length: usize,
     /// Length normalisation of beam search.
     pub length_penalty: f64,
+    /// The decoder's first input: `<s>`, or the start token of the caption style to write in.
+    pub start: usize,
+}
+
+/// The start token of caption style `style` (1-based) in `vocab`, or an error saying which
+/// styles the run has.
+pub fn style_start(vocab: &Vocabulary, style: usize) -> Result<usize, CaptionError> {
+    vocab.start(style).ok_or_else(|| {
+        CaptionError::Other(if vocab.styles() == 1 {
+            format!(
+                "caption style {style}: this run was trained without `data.caption_styles`, so it writes in one style (1)"
+            )
+        } else {
+            format!(
+                "caption style {style}: this run knows styles 1 to {} (one per reference of an image)",
+                vocab.styles()
+            )
+        })
+    })
 }
 
 /// Captions of images (RGB bytes at `size`), in their order.
@@ -94,6 +110,10 @@ pub fn caption_pixels(
 ) -> Vec<Hypothesis> {
     let device = model.image.weight.device();
     let beam = options.beam.max(1);
+    let specials = Specials {
+        bos: options.start,
+        eos: EOS,
+    };
     let mut decoder = StepDecoder::with_capacity(&model.decoder, BATCH * beam);
     let mut out = Vec::with_capacity(pixels.len());
     for chunk in pixels.chunks(BATCH) {
@@ -105,7 +125,7 @@ pub fn caption_pixels(
                 &model.decoder,
                 &encoded.memory,
                 &lengths,
-                SPECIALS,
+                specials,
             )
         } else {
             beam_search_with(
@@ -115,7 +135,7 @@ pub fn caption_pixels(
                 &lengths,
                 beam,
                 options.length_penalty,
-                SPECIALS,
+                specials,
             )
         };
         out.extend(hyps);
@@ -141,8 +161,13 @@ pub fn pooled_features(model: &Captioner, pixels: &[&[u8]], size: usize) -> Vec<
 }
 
 /// Mean cross-entropy per target word (with `</s>`) under teacher forcing, over every
-/// (image, reference) pair of a set.
-pub fn teacher_forced_loss(model: &Captioner, set: &[Example], size: usize) -> f64 {
+/// (image, reference) pair of a set, each reference started with its style's start token.
+pub fn teacher_forced_loss(
+    model: &Captioner,
+    vocab: &Vocabulary,
+    set: &[Example],
+    size: usize,
+) -> f64 {
     let device = model.image.weight.device();
     let pairs: Vec<(usize, usize)> = set
         .iter()
@@ -159,7 +184,11 @@ pub fn teacher_forced_loss(model: &Captioner, set: &[Example], size: usize) -> f
             .iter()
             .map(|&(i, r)| set[i].targets[r].as_slice())
             .collect();
-        let batch = TargetBatch::new(&targets, BOS, EOS, PAD, &device);
+        let starts: Vec<usize> = chunk
+            .iter()
+            .map(|&(_, r)| vocab.start_of_reference(r))
+            .collect();
+        let batch = TargetBatch::with_starts(&targets, &starts, EOS, PAD, &device);
         let encoded = model.encode(image_batch(&pixels, size, None, &device));
         let attended = model
             .decoder
@@ -293,17 +322,20 @@ pub fn baselines(
     [by_pixels, by_features]
 }
 
-/// The decoding options of a config at beam width `beam`.
-pub fn options(config: &ExperimentConfig, beam: usize) -> DecodeOptions {
+/// The decoding options of a config at beam width `beam`, starting from token `start`.
+pub fn options(config: &ExperimentConfig, beam: usize, start: usize) -> DecodeOptions {
     DecodeOptions {
         beam,
         max_length: max_length(config),
         length_penalty: config.decode.length_penalty,
+        start,
     }
 }
 
 /// Scores the test split with greedy decoding, beam search (`decode.beam`, when above 1) and
-/// both baselines; writes the beam captions (greedy at beam 1) to `test.hyp.txt`, the
+/// both baselines, all in caption style `decode.style`; with several caption styles also
+/// greedy decoding in each other style (`greedy, style N`, its captions in
+/// `test.hyp.styleN.txt`). Writes the beam captions (greedy at beam 1) to `test.hyp.txt`, the
 /// references to `test.ref1.txt`, `test.ref2.txt`, ... (one stream per reference, as
 /// sacreBLEU reads several; an image with fewer references repeats its first), the
 /// baselines' captions to `test.nn-pixels.txt` and `test.nn-cnn.txt`, all one image a line in
@@ -320,7 +352,9 @@ pub fn evaluate_test(
             "the test split is empty: raise data.split.test or give more images".into(),
         ));
     }
-    let greedy = evaluate(model, vocab, test, size, options(config, 1));
+    let style = config.decode.style;
+    let start = style_start(vocab, style)?;
+    let greedy = evaluate(model, vocab, test, size, options(config, 1, start));
     let mut scores = vec![greedy.scores.clone()];
     let mut written = greedy.captions;
     if config.decode.beam > 1 {
@@ -329,7 +363,7 @@ pub fn evaluate_test(
             vocab,
             test,
             size,
-            options(config, config.decode.beam),
+            options(config, config.decode.beam, start),
         );
         scores.push(beam.scores);
         written = beam.captions;
@@ -342,6 +376,13 @@ pub fn evaluate_test(
             .map_err(|e| CaptionError::io(&path, e))
     };
     write("test.hyp.txt", &written)?;
+    for other in (1..=vocab.styles()).filter(|&s| s != style) {
+        let start = style_start(vocab, other)?;
+        let mut e = evaluate(model, vocab, test, size, options(config, 1, start));
+        e.scores.system = format!("greedy, style {other}");
+        write(&format!("test.hyp.style{other}.txt"), &e.captions)?;
+        scores.push(e.scores);
+    }
     let streams = test.iter().map(|e| e.references.len()).max().unwrap_or(1);
     for k in 0..streams {
         let lines: Vec<String> = test
@@ -381,6 +422,7 @@ pub fn load_run(run: &Path, device: &Device) -> Result<TrainedRun, CaptionError>
     let vocab = Vocabulary::load(&dir.vocab()).map_err(CaptionError::Other)?;
     let checkpoint = Checkpoint::to_use(&dir.checkpoints()).map_err(CaptionError::Other)?;
     let model = Checkpoint::load_model(&checkpoint, captioner(&config, vocab.len(), device))?;
+    style_start(&vocab, config.decode.style)?;
     Ok(TrainedRun {
         config,
         model,
@@ -419,10 +461,17 @@ impl TrainedRun {
         evaluate_test(&self.model, &data, &self.config, &self.run)
     }
 
-    /// Captions image files (PNG, JPEG, SVG) with beam width `beam` (the config's
-    /// `decode.beam` when `None`). A file that does not decode gets its error; the others are
-    /// still captioned.
-    pub fn caption(&self, files: &[PathBuf], beam: Option<usize>) -> Vec<Captioned> {
+    /// Captions image files (PNG, JPEG, SVG) with beam width `beam` in caption style `style`
+    /// (the config's `decode.beam` and `decode.style` when `None`). A file that does not
+    /// decode gets its error; the others are still captioned. A style the run does not know is
+    /// an error.
+    pub fn caption(
+        &self,
+        files: &[PathBuf],
+        beam: Option<usize>,
+        style: Option<usize>,
+    ) -> Result<Vec<Captioned>, CaptionError> {
+        let start = style_start(&self.vocab, style.unwrap_or(self.config.decode.style))?;
         let size = self.config.images.size;
         let read: Vec<Result<Vec<u8>, String>> = files
             .iter()
@@ -432,9 +481,9 @@ impl TrainedRun {
             .iter()
             .filter_map(|r| r.as_ref().ok().map(Vec::as_slice))
             .collect();
-        let options = options(&self.config, beam.unwrap_or(self.config.decode.beam));
+        let options = options(&self.config, beam.unwrap_or(self.config.decode.beam), start);
         let mut hyps = caption_pixels(&self.model, &ok, size, options).into_iter();
-        files
+        Ok(files
             .iter()
             .zip(read)
             .map(|(f, r)| {
@@ -461,6 +510,6 @@ impl TrainedRun {
                     },
                 }
             })
-            .collect()
+            .collect())
     }
 }

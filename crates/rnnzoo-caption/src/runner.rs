@@ -82,17 +82,19 @@ impl TaskVerbs for CaptionTask {
 
     fn predict(&self, run: &Path, inputs: Inputs, json: bool) -> Result<(), String> {
         let files: Vec<PathBuf> = inputs.lines()?.into_iter().map(PathBuf::from).collect();
-        caption(run, &files, None, json, None)
+        caption(run, &files, None, None, json, None)
     }
 }
 
 /// `rnnzoo caption`: captions each image (PNG, JPEG or SVG). A file that does not decode is
-/// reported by name and the others are still captioned; the command then fails. With
-/// `attention_png`, the first image's attention is drawn there.
+/// reported by name and the others are still captioned; the command then fails. `beam` and
+/// `style` override the run's `decode.beam` and `decode.style`. With `attention_png`, the first
+/// image's attention is drawn there.
 pub fn caption(
     run: &Path,
     files: &[PathBuf],
     beam: Option<usize>,
+    style: Option<usize>,
     json: bool,
     attention_png: Option<&Path>,
 ) -> Result<(), String> {
@@ -103,7 +105,9 @@ pub fn caption(
         return Err("give at least one image file".into());
     }
     let trained = load_run(run, &Device::flex()).map_err(|e| e.to_string())?;
-    let captioned = trained.caption(files, beam);
+    let captioned = trained
+        .caption(files, beam, style)
+        .map_err(|e| e.to_string())?;
     for e in captioned.iter().filter_map(|c| c.error.as_ref()) {
         eprintln!("error: {e}");
     }

@@ -21,10 +21,10 @@ use serde::Serialize;
 use crate::CaptionError;
 use crate::data::{Example, Prepared, prepare};
 use crate::inference::{
-    Scores, captioner, evaluate, evaluate_test, image_batch, max_length, options,
+    Scores, captioner, evaluate, evaluate_test, image_batch, max_length, options, style_start,
     teacher_forced_loss,
 };
-use crate::text::{BOS, EOS, PAD};
+use crate::text::{EOS, PAD};
 
 /// Batches are cut from pools of this many batches' worth of pairs sorted by length.
 const BUCKET_POOL: usize = 50;
@@ -70,6 +70,8 @@ struct CaptionTask<'a> {
     pairs: Vec<(usize, usize)>,
     lengths: Vec<usize>,
     epoch_batches: Vec<Vec<usize>>,
+    /// The start token of the style validation decodes in (`decode.style`).
+    start: usize,
 }
 
 impl Task for CaptionTask<'_> {
@@ -148,7 +150,11 @@ impl Task for CaptionTask<'_> {
             .map(|&(i, r)| self.train[i].targets[r].as_slice())
             .collect();
         let images = image_batch(&pixels, self.config.images.size, Some(&shifts), device);
-        let batch = TargetBatch::new(&targets, BOS, EOS, PAD, device);
+        let starts: Vec<usize> = chosen
+            .iter()
+            .map(|&(_, r)| self.data.vocab.start_of_reference(r))
+            .collect();
+        let batch = TargetBatch::with_starts(&targets, &starts, EOS, PAD, device);
         let encoded = model.encode(images);
         let attended = model
             .decoder
@@ -166,14 +172,14 @@ impl Task for CaptionTask<'_> {
             return None;
         }
         let size = self.config.images.size;
-        let loss = teacher_forced_loss(model, self.valid, size);
+        let loss = teacher_forced_loss(model, &self.data.vocab, self.valid, size);
         let beam = self.config.decode.valid_beam;
         let e = evaluate(
             model,
             &self.data.vocab,
             self.valid,
             size,
-            options(self.config, beam),
+            options(self.config, beam, self.start),
         );
         Some(vec![loss, e.scores.bleu[3], e.scores.cider])
     }
@@ -195,6 +201,7 @@ pub fn train(
     train_device.seed(config.seed);
     let data = prepare(config, &run, resume.is_some(), false)?;
     let vocab = data.vocab.len();
+    let start = style_start(&data.vocab, config.decode.style)?;
     let model = captioner(config, vocab, &train_device);
     let m = &config.model;
     let limit = max_length(config);
@@ -221,6 +228,13 @@ pub fn train(
         vocab,
         data.images_per_s,
     );
+    if data.vocab.styles() > 1 {
+        println!(
+            "caption styles: {} (a start token per reference position); validation and test decode in style {}",
+            data.vocab.styles(),
+            config.decode.style
+        );
+    }
     if pairs.is_empty() {
         return Err(CaptionError::Other(format!(
             "no training caption has at most {limit} words (data.max_length)"
@@ -238,6 +252,7 @@ pub fn train(
         pairs,
         lengths,
         epoch_batches: Vec::new(),
+        start,
     };
     let optim = build_optimizer(&config.train.optimizer);
     let outcome = trainer::train(

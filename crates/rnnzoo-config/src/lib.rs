@@ -337,6 +337,20 @@ mod tests {
     }
 
     #[test]
+    fn caption_style_keys_apply_to_captioning_alone() {
+        let lm_with = |o: &str| {
+            parse(MINIMAL, "t.yaml", &[o.to_string()])
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            lm_with("data.caption_styles=true")
+                .contains("data.caption_styles applies to captioning")
+        );
+        assert!(lm_with("decode.style=2").contains("decode.style applies to captioning"));
+    }
+
+    #[test]
     fn translation_keys_are_checked_where_they_apply() {
         let lm_with = |o: &str| {
             parse(MINIMAL, "t.yaml", &[o.to_string()])

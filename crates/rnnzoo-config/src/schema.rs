@@ -211,6 +211,10 @@ pub struct DecodeConfig {
     /// model's preference for short outputs).
     #[serde(default)]
     pub lm_bonus: f64,
+    /// Captioning with `data.caption_styles`: the style captions are written in, as the
+    /// reference number (1 is each image's first reference, OpenMoji's annotation).
+    #[serde(default = "one")]
+    pub style: usize,
 }
 
 fn default_lm_order() -> usize {
@@ -242,6 +246,7 @@ impl Default for DecodeConfig {
             lm_order: default_lm_order(),
             lm_weight: default_lm_weight(),
             lm_bonus: 0.0,
+            style: 1,
         }
     }
 }
@@ -578,6 +583,12 @@ pub struct DataConfig {
     /// its annotation, so `1` teaches the decoder one style of caption instead of two.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_captions: Option<usize>,
+    /// Captioning: each caption's place among its image's references is its style (OpenMoji:
+    /// the annotation, then the subgroup-and-tags list), and the decoder's first input says
+    /// which: `<s>` for the first, `<s2>`, `<s3>`, ... for the others. Decoding then writes in
+    /// one style, `decode.style`, while training learns from every caption.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub caption_styles: bool,
     /// Captioning with `path` (a captions file): the folder of its images (the captions
     /// file's own folder when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1114,9 +1125,10 @@ impl ExperimentConfig {
                     .into(),
             );
         }
+        // Captioning first: its own `decode.style` would otherwise read as a translation key.
+        self.validate_caption()?;
         self.validate_translate()?;
         self.validate_speech()?;
-        self.validate_caption()?;
         let t = &self.train;
         match (t.steps, t.epochs) {
             (None, None) => return Err("train: give `steps` or `epochs`".into()),
@@ -1289,6 +1301,8 @@ impl ExperimentConfig {
                 ("data.image_dir", d.image_dir.is_some()),
                 ("model.cnn", m.cnn != default_cnn()),
                 ("model.image_feed", m.image_feed != ImageFeedName::State),
+                ("data.caption_styles", d.caption_styles),
+                ("decode.style", self.decode.style != 1),
             ];
             if let Some((key, _)) = misplaced.iter().find(|(_, set)| *set) {
                 return Err(format!("{key} applies to captioning (`task: caption`)"));
@@ -1304,6 +1318,17 @@ impl ExperimentConfig {
         }
         if d.image_dir.is_some() && d.path.is_none() {
             return Err("data.image_dir applies with `path`, a captions file".into());
+        }
+        if self.decode.style == 0 {
+            return Err(
+                "decode.style is a reference number: 1 for each image's first caption".into(),
+            );
+        }
+        if self.decode.style != 1 && !d.caption_styles {
+            return Err(format!(
+                "decode.style: {} needs `data.caption_styles: true` (training with a start token per style)",
+                self.decode.style
+            ));
         }
         if m.cnn.is_empty() || m.cnn.contains(&0) {
             return Err(

@@ -351,7 +351,8 @@ impl AttentionDecoder {
 
 /// Teacher-forcing inputs and targets of a batch of target sequences.
 pub struct TargetBatch {
-    /// Decoder inputs `[B, T]`: `<s>` then the target, right-padded with `pad`.
+    /// Decoder inputs `[B, T]`: `<s>` (or the row's start token) then the target, right-padded
+    /// with `pad`.
     pub target_in: Tensor<2, Int>,
     /// The targets at the real positions (the target then `</s>`), flattened in `[B·T]` order.
     pub targets: Tensor<1, Int>,
@@ -362,12 +363,25 @@ pub struct TargetBatch {
 impl TargetBatch {
     /// The batch of `targets` (ids without `<s>`/`</s>`) with these special ids.
     pub fn new(targets: &[&[usize]], bos: usize, eos: usize, pad: usize, device: &Device) -> Self {
+        Self::with_starts(targets, &vec![bos; targets.len()], eos, pad, device)
+    }
+
+    /// As [`TargetBatch::new`], each target with its own first input `starts[b]` in place of
+    /// `<s>` (a start token per caption style or target language).
+    pub fn with_starts(
+        targets: &[&[usize]],
+        starts: &[usize],
+        eos: usize,
+        pad: usize,
+        device: &Device,
+    ) -> Self {
+        assert_eq!(starts.len(), targets.len(), "one start token per target");
         let batch = targets.len();
         let t_max = targets.iter().map(|t| t.len() + 1).max().unwrap_or(1);
         let mut target_in = vec![pad as i64; batch * t_max];
         let (mut ids, mut rows) = (Vec::new(), Vec::new());
         for (b, t) in targets.iter().enumerate() {
-            target_in[b * t_max] = bos as i64;
+            target_in[b * t_max] = starts[b] as i64;
             for (i, &id) in t.iter().enumerate() {
                 target_in[b * t_max + i + 1] = id as i64;
             }

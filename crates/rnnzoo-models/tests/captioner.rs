@@ -125,8 +125,10 @@ fn the_grid_becomes_the_memory_and_the_image_its_start() {
 fn step_decoding_equals_the_teacher_forced_forward() {
     let device = Device::flex();
     let captions: [&[usize]; 3] = [&[4, 5, 6, 7], &[8, 3], &[3, 4, 5, 6, 8]];
+    // Each row starts from its own token (a caption style's `<s2>`, ...), as training feeds it.
+    let starts = [1, 3, 5];
     for model in variants() {
-        let batch = TargetBatch::new(&captions, 1, 2, 0, &device);
+        let batch = TargetBatch::with_starts(&captions, &starts, 2, 0, &device);
         let e = model.encode(images());
         let attended = model
             .decoder
@@ -140,6 +142,8 @@ fn step_decoding_equals_the_teacher_forced_forward() {
             .convert::<i64>()
             .try_into_vec()
             .unwrap();
+        let firsts: Vec<usize> = (0..b).map(|r| inputs[r * steps] as usize).collect();
+        assert_eq!(firsts, starts);
         let mut decoder = StepDecoder::new(&model.decoder, &e.memory, 1);
         for t in 0..steps {
             let tokens: Vec<usize> = (0..b).map(|r| inputs[r * steps + t] as usize).collect();

@@ -202,6 +202,10 @@ enum Command {
         /// Beam width (the run's `decode.beam` when absent; 1 is greedy).
         #[arg(long, value_parser = at_least_one)]
         beam: Option<usize>,
+        /// Caption style, as a reference number (the run's `decode.style` when absent); needs
+        /// a run trained with `data.caption_styles`.
+        #[arg(long, value_parser = at_least_one)]
+        style: Option<usize>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -586,6 +590,7 @@ fn run_command(command: Command) -> Result<(), String> {
             run,
             images,
             beam,
+            style,
             json,
             attention_png,
         } => {
@@ -593,7 +598,14 @@ fn run_command(command: Command) -> Result<(), String> {
                 TaskName::Caption => {}
                 other => return Err(task(other).unsupported(&run, "caption")),
             }
-            rnnzoo_caption::runner::caption(&run, &images, beam, json, attention_png.as_deref())
+            rnnzoo_caption::runner::caption(
+                &run,
+                &images,
+                beam,
+                style,
+                json,
+                attention_png.as_deref(),
+            )
         }
         Command::Score {
             run,

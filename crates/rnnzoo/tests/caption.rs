@@ -4,7 +4,8 @@
 //! decoder learns them; `eval` of the saved run reproduces the training run's test scores
 //! (the batch norm's running statistics are in the checkpoint) and rewrites captions that
 //! rescore as reported; `caption` names a file that does not decode and still captions the
-//! rest, agrees with `eval`'s captions, and draws its attention.
+//! rest, agrees with `eval`'s captions, and draws its attention. Trained with a start token
+//! per caption style, one model writes either style on request.
 
 mod common;
 
@@ -200,9 +201,101 @@ fn a_tiny_captioner_learns_shapes_and_eval_and_caption_work() {
 }
 
 #[test]
+fn with_caption_styles_one_model_writes_each_reference_style_on_request() {
+    // Each image's first caption reads "a <size> <colour> <shape>", its second "the <shape> is
+    // <colour> and <size>": the two styles. Trained with a start token per style, the model
+    // decodes the test split in style 2 (`decode.style`) and, for comparison, in style 1.
+    let dir = setup("styles");
+    let out = rnnzoo(
+        &dir,
+        &[
+            "train",
+            "shapes.yaml",
+            "--set",
+            "data.caption_styles=true",
+            "--set",
+            "decode.style=2",
+        ],
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("caption styles: 2"), "{log}");
+    let run = run_dir(&dir);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let tests = summary["test"].as_array().unwrap();
+    let systems: Vec<&str> = tests
+        .iter()
+        .map(|t| t["system"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        systems,
+        [
+            "greedy",
+            "beam 3",
+            "greedy, style 1",
+            "nearest neighbour, pixels",
+            "nearest neighbour, CNN features"
+        ],
+        "{log}"
+    );
+    let in_style = |captions: &[String], style: usize| {
+        captions
+            .iter()
+            .filter(|c| {
+                let w: Vec<&str> = c.split(' ').collect();
+                match style {
+                    1 => w.len() == 4 && w[0] == "a",
+                    _ => w.len() == 6 && w[0] == "the" && w[2] == "is" && w[4] == "and",
+                }
+            })
+            .count()
+    };
+    let style2 = lines(&run.join("test.hyp.txt"));
+    let style1 = lines(&run.join("test.hyp.style1.txt"));
+    assert_eq!(style1.len(), style2.len());
+    let n = style2.len();
+    assert!(
+        in_style(&style2, 2) * 10 >= n * 9,
+        "style 2 captions: {style2:?}"
+    );
+    assert!(
+        in_style(&style1, 1) * 10 >= n * 9,
+        "style 1 captions: {style1:?}"
+    );
+    for row in [0, 2] {
+        let bleu4 = tests[row]["bleu"][3].as_f64().unwrap();
+        assert!(bleu4 > 60.0, "{}: BLEU-4 {bleu4}\n{log}", systems[row]);
+    }
+
+    // `caption --style` picks the style; without it the run's `decode.style` applies; a style
+    // the run was not trained with is refused.
+    let image = format!("img/{}", lines(&run.join("test.images.txt"))[0]);
+    let caption_in = |extra: &[&str]| {
+        let mut args = vec!["caption", run.to_str().unwrap(), &image, "--beam", "1"];
+        args.extend_from_slice(extra);
+        let out = rnnzoo(&dir, &args);
+        assert!(out.status.success(), "{}", text(&out));
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        line.split_once('\t').unwrap().1.to_string()
+    };
+    assert_eq!(caption_in(&["--style", "1"]), style1[0]);
+    assert_eq!(caption_in(&[]), caption_in(&["--style", "2"]));
+    let out = rnnzoo(
+        &dir,
+        &["caption", run.to_str().unwrap(), &image, "--style", "3"],
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("this run knows styles 1 to 2"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn bad_captioning_configs_and_files_name_the_problem() {
     let dir = setup("errors");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["--set", "model.attention=dot"],
             "`dot` needs `hidden` (19)",
@@ -214,6 +307,23 @@ fn bad_captioning_configs_and_files_name_the_problem() {
         (&["--set", "model.cnn=[]"], "model.cnn"),
         (&["--set", "data.path=missing.csv"], "missing.csv"),
         (&["--set", "model.bidirectional=true"], "left to right"),
+        (
+            &["--set", "decode.style=2"],
+            "decode.style: 2 needs `data.caption_styles: true`",
+        ),
+        (
+            &["--set", "decode.style=0"],
+            "decode.style is a reference number",
+        ),
+        (
+            &[
+                "--set",
+                "data.caption_styles=true",
+                "--set",
+                "decode.style=3",
+            ],
+            "caption style 3: this run knows styles 1 to 2",
+        ),
     ];
     for (overrides, expected) in cases {
         let mut args = vec!["train", "shapes.yaml"];
