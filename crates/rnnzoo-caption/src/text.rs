@@ -123,7 +123,12 @@ impl Vocabulary {
 
     /// Whether it holds no word (only the specials and start tokens).
     pub fn is_empty(&self) -> bool {
-        self.words.len() <= SPECIALS.len() + self.styles - 1
+        self.words.len() <= self.first_word()
+    }
+
+    /// The id of the first word, after the specials and the start tokens.
+    fn first_word(&self) -> usize {
+        SPECIALS.len() + self.styles - 1
     }
 
     /// The ids of a caption's words (`<unk>` for unknown ones).
@@ -137,7 +142,7 @@ impl Vocabulary {
     /// The words of ids, joined by spaces (specials other than `<unk>`, and start tokens, left
     /// out).
     pub fn decode(&self, ids: &[usize]) -> String {
-        let first_word = SPECIALS.len() + self.styles - 1;
+        let first_word = self.first_word();
         ids.iter()
             .filter(|&&i| i == UNK || i >= first_word)
             .map(|&i| self.words.get(i).map_or("<unk>", String::as_str))
