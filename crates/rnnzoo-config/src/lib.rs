@@ -336,13 +336,15 @@ mod tests {
         assert_eq!(c.train.schedule.over, ScheduleHorizon::Time);
     }
 
+    /// The error of the minimal language-model config with one override.
+    fn lm_with(o: &str) -> String {
+        parse(MINIMAL, "t.yaml", &[o.to_string()])
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn caption_style_keys_apply_to_captioning_alone() {
-        let lm_with = |o: &str| {
-            parse(MINIMAL, "t.yaml", &[o.to_string()])
-                .unwrap_err()
-                .to_string()
-        };
         assert!(
             lm_with("data.caption_styles=true")
                 .contains("data.caption_styles applies to captioning")
@@ -352,11 +354,6 @@ mod tests {
 
     #[test]
     fn translation_keys_are_checked_where_they_apply() {
-        let lm_with = |o: &str| {
-            parse(MINIMAL, "t.yaml", &[o.to_string()])
-                .unwrap_err()
-                .to_string()
-        };
         assert!(
             lm_with("model.attention=general").contains("model.attention applies to translation")
         );

@@ -91,6 +91,13 @@ fn run_dir(dir: &Path) -> PathBuf {
     all.pop().expect("a run")
 }
 
+/// The test scores a run's `summary.json` holds, one object per system.
+fn test_scores(run: &Path) -> Vec<serde_json::Value> {
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    summary["test"].as_array().unwrap().clone()
+}
+
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -106,9 +113,7 @@ fn a_tiny_captioner_learns_shapes_and_eval_and_caption_work() {
     let log = text(&out);
     assert!(out.status.success(), "{log}");
     let run = run_dir(&dir);
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
-    let tests = summary["test"].as_array().unwrap();
+    let tests = test_scores(&run);
     let systems: Vec<&str> = tests
         .iter()
         .map(|t| t["system"].as_str().unwrap())
@@ -221,9 +226,7 @@ fn with_caption_styles_one_model_writes_each_reference_style_on_request() {
     assert!(out.status.success(), "{log}");
     assert!(log.contains("caption styles: 2"), "{log}");
     let run = run_dir(&dir);
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
-    let tests = summary["test"].as_array().unwrap();
+    let tests = test_scores(&run);
     let systems: Vec<&str> = tests
         .iter()
         .map(|t| t["system"].as_str().unwrap())
