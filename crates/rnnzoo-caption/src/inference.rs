@@ -9,9 +9,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use rnnzoo_config::ExperimentConfig;
 use rnnzoo_metrics::{cider_d, corpus_bleu_multi};
-use rnnzoo_models::attention::{AttentionDecoderConfig, TargetBatch};
+use rnnzoo_models::attention::{AttentionDecoder, AttentionDecoderConfig, Memory, TargetBatch};
 use rnnzoo_models::captioner::{Captioner, CaptionerConfig, ImageFeed};
-use rnnzoo_models::decode::{Hypothesis, Specials, StepDecoder, beam_search_with, greedy_with};
+use rnnzoo_models::decode::{
+    EnsembleDecoder, Hypothesis, Specials, beam_search_started, greedy_started,
+};
 use rnnzoo_train::checkpoint::Checkpoint;
 use rnnzoo_train::model::{attention_kind, recurrent_config};
 use rnnzoo_train::rundir::RunDir;
@@ -101,37 +103,44 @@ pub fn style_start(vocab: &Vocabulary, style: usize) -> Result<usize, CaptionErr
     })
 }
 
-/// Captions of images (RGB bytes at `size`), in their order.
+/// Captions of images (RGB bytes at `size`), in their order, by one captioner or an ensemble
+/// of several (`models`: each reads the image with its own CNN, and their decoders choose each
+/// word together, see [`EnsembleDecoder`]).
+///
+/// # Panics
+/// Without models, or when their vocabularies differ in size.
 pub fn caption_pixels(
-    model: &Captioner,
+    models: &[&Captioner],
     pixels: &[&[u8]],
     size: usize,
     options: DecodeOptions,
 ) -> Vec<Hypothesis> {
-    let device = model.image.weight.device();
+    let device = models[0].image.weight.device();
     let beam = options.beam.max(1);
     let specials = Specials {
         bos: options.start,
         eos: EOS,
     };
-    let mut decoder = StepDecoder::with_capacity(&model.decoder, BATCH * beam);
+    let decoders: Vec<&AttentionDecoder> = models.iter().map(|m| &m.decoder).collect();
+    let attention = decoders.iter().any(|d| d.attention.is_some());
+    let mut decoder = EnsembleDecoder::with_capacity(&decoders, BATCH * beam);
     let mut out = Vec::with_capacity(pixels.len());
     for chunk in pixels.chunks(BATCH) {
-        let encoded = model.encode(image_batch(chunk, size, None, &device));
+        let images = image_batch(chunk, size, None, &device);
+        let memories: Vec<Memory> = models
+            .iter()
+            .map(|m| m.encode(images.clone()).memory)
+            .collect();
+        decoder.start(&decoders, &memories);
         let lengths = vec![options.max_length; chunk.len()];
+        let sources = &memories[0].lengths;
         let hyps = if beam == 1 {
-            greedy_with(
-                &mut decoder,
-                &model.decoder,
-                &encoded.memory,
-                &lengths,
-                specials,
-            )
+            greedy_started(&mut decoder, sources, attention, &lengths, specials)
         } else {
-            beam_search_with(
+            beam_search_started(
                 &mut decoder,
-                &model.decoder,
-                &encoded.memory,
+                sources,
+                attention,
                 &lengths,
                 beam,
                 options.length_penalty,
@@ -237,9 +246,9 @@ pub struct Evaluation {
     pub captions: Vec<String>,
 }
 
-/// Captions a set and scores it.
+/// Captions a set by one captioner or an ensemble (see [`caption_pixels`]) and scores it.
 pub fn evaluate(
-    model: &Captioner,
+    models: &[&Captioner],
     vocab: &Vocabulary,
     set: &[Example],
     size: usize,
@@ -247,7 +256,7 @@ pub fn evaluate(
 ) -> Evaluation {
     let start = Instant::now();
     let pixels: Vec<&[u8]> = set.iter().map(|e| e.pixels.as_slice()).collect();
-    let captions: Vec<String> = caption_pixels(model, &pixels, size, options)
+    let captions: Vec<String> = caption_pixels(models, &pixels, size, options)
         .iter()
         .map(|h| vocab.decode(&h.tokens))
         .collect();
@@ -279,9 +288,12 @@ pub fn nearest(pool: &[Vec<f32>], queries: &[Vec<f32>]) -> Vec<usize> {
 }
 
 /// The nearest-neighbour baselines on `test`: each image gets the first caption of the
-/// training image closest to it in pixel space and in the CNN's pooled-feature space.
+/// training image closest to it in pixel space and in the CNN's pooled-feature space. For an
+/// ensemble the feature space is the members' pooled features side by side, each member's
+/// divided by the root-mean-square norm of its features over `train`, so that every member
+/// weighs alike.
 pub fn baselines(
-    model: &Captioner,
+    models: &[&Captioner],
     train: &[Example],
     test: &[Example],
     size: usize,
@@ -309,16 +321,35 @@ pub fn baselines(
         start,
     );
     let start = Instant::now();
-    let features = |set: &[Example]| {
+    let features = |model: &Captioner, set: &[Example]| {
         let views: Vec<&[u8]> = set.iter().map(|e| e.pixels.as_slice()).collect();
         pooled_features(model, &views, size)
     };
-    let by_features = retrieve(
-        "nearest neighbour, CNN features",
-        features(train),
-        features(test),
-        start,
-    );
+    let (pool, queries) = if let [model] = models {
+        (features(model, train), features(model, test))
+    } else {
+        let mut pool = vec![Vec::new(); train.len()];
+        let mut queries = vec![Vec::new(); test.len()];
+        for model in models {
+            let member_pool = features(model, train);
+            let squares: f64 = member_pool
+                .iter()
+                .flatten()
+                .map(|&x| f64::from(x) * f64::from(x))
+                .sum();
+            let rms = (squares / member_pool.len().max(1) as f64)
+                .sqrt()
+                .max(1e-12) as f32;
+            for (all, own) in pool.iter_mut().zip(&member_pool) {
+                all.extend(own.iter().map(|x| x / rms));
+            }
+            for (all, own) in queries.iter_mut().zip(features(model, test)) {
+                all.extend(own.iter().map(|x| x / rms));
+            }
+        }
+        (pool, queries)
+    };
+    let by_features = retrieve("nearest neighbour, CNN features", pool, queries, start);
     [by_pixels, by_features]
 }
 
@@ -332,19 +363,20 @@ pub fn options(config: &ExperimentConfig, beam: usize, start: usize) -> DecodeOp
     }
 }
 
-/// Scores the test split with greedy decoding, beam search (`decode.beam`, when above 1) and
+/// Scores the test split by one captioner or an ensemble (`models`, see [`caption_pixels`])
+/// with greedy decoding, beam search (`decode.beam`, when above 1) and
 /// both baselines, all in caption style `decode.style`; with several caption styles also
 /// greedy decoding in each other style (`greedy, style N`, its captions in
 /// `test.hyp.styleN.txt`). Writes the beam captions (greedy at beam 1) to `test.hyp.txt`, the
 /// references to `test.ref1.txt`, `test.ref2.txt`, ... (one stream per reference, as
 /// sacreBLEU reads several; an image with fewer references repeats its first), the
 /// baselines' captions to `test.nn-pixels.txt` and `test.nn-cnn.txt`, all one image a line in
-/// the order of `test.images.txt`.
+/// the order of `test.images.txt`; all into the folder `out`.
 pub fn evaluate_test(
-    model: &Captioner,
+    models: &[&Captioner],
     data: &Prepared,
     config: &ExperimentConfig,
-    run: &RunDir,
+    out: &Path,
 ) -> Result<Vec<Scores>, CaptionError> {
     let (vocab, test, size) = (&data.vocab, &data.splits[2], config.images.size);
     if test.is_empty() {
@@ -354,12 +386,12 @@ pub fn evaluate_test(
     }
     let style = config.decode.style;
     let start = style_start(vocab, style)?;
-    let greedy = evaluate(model, vocab, test, size, options(config, 1, start));
+    let greedy = evaluate(models, vocab, test, size, options(config, 1, start));
     let mut scores = vec![greedy.scores.clone()];
     let mut written = greedy.captions;
     if config.decode.beam > 1 {
         let beam = evaluate(
-            model,
+            models,
             vocab,
             test,
             size,
@@ -369,7 +401,7 @@ pub fn evaluate_test(
         written = beam.captions;
     }
     let write = |name: &str, lines: &[String]| -> Result<(), CaptionError> {
-        let path = run.path.join(name);
+        let path = out.join(name);
         let mut text = lines.join("\n");
         text.push('\n');
         rnnzoo_models::weights::write_atomic(&path, text.as_bytes())
@@ -378,7 +410,7 @@ pub fn evaluate_test(
     write("test.hyp.txt", &written)?;
     for other in (1..=vocab.styles()).filter(|&s| s != style) {
         let start = style_start(vocab, other)?;
-        let mut e = evaluate(model, vocab, test, size, options(config, 1, start));
+        let mut e = evaluate(models, vocab, test, size, options(config, 1, start));
         e.scores.system = format!("greedy, style {other}");
         write(&format!("test.hyp.style{other}.txt"), &e.captions)?;
         scores.push(e.scores);
@@ -394,7 +426,7 @@ pub fn evaluate_test(
     let names: Vec<String> = test.iter().map(|e| e.name.clone()).collect();
     write("test.images.txt", &names)?;
     if !data.splits[0].is_empty() {
-        let [pixels, cnn] = baselines(model, &data.splits[0], test, size);
+        let [pixels, cnn] = baselines(models, &data.splits[0], test, size);
         write("test.nn-pixels.txt", &pixels.captions)?;
         write("test.nn-cnn.txt", &cnn.captions)?;
         scores.push(pixels.scores);
@@ -455,10 +487,10 @@ pub struct Captioned {
 }
 
 impl TrainedRun {
-    /// Evaluates the run's test split (as `split.json` names it).
+    /// Evaluates the run's test split (as `split.json` names it), writing the captions into
+    /// the run's folder.
     pub fn evaluate(&self) -> Result<Vec<Scores>, CaptionError> {
-        let data = prepare(&self.config, &self.run, true, false)?;
-        evaluate_test(&self.model, &data, &self.config, &self.run)
+        evaluate_ensemble(std::slice::from_ref(self), &self.run.path)
     }
 
     /// Captions image files (PNG, JPEG, SVG) with beam width `beam` in caption style `style`
@@ -471,45 +503,120 @@ impl TrainedRun {
         beam: Option<usize>,
         style: Option<usize>,
     ) -> Result<Vec<Captioned>, CaptionError> {
-        let start = style_start(&self.vocab, style.unwrap_or(self.config.decode.style))?;
-        let size = self.config.images.size;
-        let read: Vec<Result<Vec<u8>, String>> = files
-            .iter()
-            .map(|f| load_cached(f, size).map_err(|e| e.to_string()))
-            .collect();
-        let ok: Vec<&[u8]> = read
-            .iter()
-            .filter_map(|r| r.as_ref().ok().map(Vec::as_slice))
-            .collect();
-        let options = options(&self.config, beam.unwrap_or(self.config.decode.beam), start);
-        let mut hyps = caption_pixels(&self.model, &ok, size, options).into_iter();
-        Ok(files
-            .iter()
-            .zip(read)
-            .map(|(f, r)| {
-                let file = f.display().to_string();
-                match r {
-                    Ok(pixels) => {
-                        let h = hyps.next().expect("one caption per image");
-                        Captioned {
-                            file,
-                            caption: Some(self.vocab.decode(&h.tokens)),
-                            words: h.tokens.iter().map(|&t| self.vocab.decode(&[t])).collect(),
-                            attention: h.attention,
-                            pixels,
-                            error: None,
-                        }
-                    }
-                    Err(e) => Captioned {
-                        file,
-                        caption: None,
-                        words: Vec::new(),
-                        attention: Vec::new(),
-                        pixels: Vec::new(),
-                        error: Some(e),
-                    },
-                }
-            })
-            .collect())
+        caption_ensemble(std::slice::from_ref(self), files, beam, style)
     }
+}
+
+/// Checks that runs can caption together as an ensemble: one vocabulary (the same words in
+/// the same order) and one image size; with `same_split`, also one split of the data, so that
+/// its test split is every member's. Each mismatch names the run and what differs.
+pub fn check_ensemble(runs: &[TrainedRun], same_split: bool) -> Result<(), CaptionError> {
+    let Some((first, others)) = runs.split_first() else {
+        return Err(CaptionError::Other(
+            "an ensemble needs at least one run".into(),
+        ));
+    };
+    let first_name = first.run.path.display();
+    let split = |r: &TrainedRun| {
+        let path = r.run.path.join("split.json");
+        std::fs::read(&path).map_err(|e| CaptionError::io(&path, e))
+    };
+    let first_split = if same_split {
+        split(first)?
+    } else {
+        Vec::new()
+    };
+    for other in others {
+        let name = other.run.path.display();
+        let differs = |what: &str, fix: &str| {
+            CaptionError::Other(format!(
+                "{name}: {what} differs from {first_name}'s; the members of an ensemble {fix}"
+            ))
+        };
+        if other.vocab != first.vocab {
+            return Err(differs(
+                "its vocabulary (vocab.json)",
+                "share one vocabulary: train them on the same data with the same data.split and data.caption_styles",
+            ));
+        }
+        if other.config.images.size != first.config.images.size {
+            return Err(differs(
+                &format!("its images.size ({})", other.config.images.size),
+                &format!("read images of one size ({})", first.config.images.size),
+            ));
+        }
+        if same_split && split(other)? != first_split {
+            return Err(differs(
+                "its split of the data (split.json)",
+                "are scored on one test split: train them with the same data.split",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates the first run's test split by the runs as an ensemble (one run: that run alone),
+/// decoding as the first run's config says, and writes the captions and references into
+/// `out` (see [`evaluate_test`]).
+pub fn evaluate_ensemble(runs: &[TrainedRun], out: &Path) -> Result<Vec<Scores>, CaptionError> {
+    check_ensemble(runs, true)?;
+    let first = &runs[0];
+    let data = prepare(&first.config, &first.run, true, false)?;
+    let models: Vec<&Captioner> = runs.iter().map(|r| &r.model).collect();
+    evaluate_test(&models, &data, &first.config, out)
+}
+
+/// Captions image files by the runs as an ensemble (one run: that run alone), with the
+/// first run's `decode.beam` and `decode.style` unless `beam` and `style` say otherwise. A
+/// file that does not decode gets its error; the others are still captioned.
+pub fn caption_ensemble(
+    runs: &[TrainedRun],
+    files: &[PathBuf],
+    beam: Option<usize>,
+    style: Option<usize>,
+) -> Result<Vec<Captioned>, CaptionError> {
+    check_ensemble(runs, false)?;
+    let first = &runs[0];
+    let (config, vocab) = (&first.config, &first.vocab);
+    let start = style_start(vocab, style.unwrap_or(config.decode.style))?;
+    let size = config.images.size;
+    let read: Vec<Result<Vec<u8>, String>> = files
+        .iter()
+        .map(|f| load_cached(f, size).map_err(|e| e.to_string()))
+        .collect();
+    let ok: Vec<&[u8]> = read
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(Vec::as_slice))
+        .collect();
+    let options = options(config, beam.unwrap_or(config.decode.beam), start);
+    let models: Vec<&Captioner> = runs.iter().map(|r| &r.model).collect();
+    let mut hyps = caption_pixels(&models, &ok, size, options).into_iter();
+    Ok(files
+        .iter()
+        .zip(read)
+        .map(|(f, r)| {
+            let file = f.display().to_string();
+            match r {
+                Ok(pixels) => {
+                    let h = hyps.next().expect("one caption per image");
+                    Captioned {
+                        file,
+                        caption: Some(vocab.decode(&h.tokens)),
+                        words: h.tokens.iter().map(|&t| vocab.decode(&[t])).collect(),
+                        attention: h.attention,
+                        pixels,
+                        error: None,
+                    }
+                }
+                Err(e) => Captioned {
+                    file,
+                    caption: None,
+                    words: Vec::new(),
+                    attention: Vec::new(),
+                    pixels: Vec::new(),
+                    error: Some(e),
+                },
+            }
+        })
+        .collect())
 }

@@ -7,7 +7,7 @@ use burn::tensor::Device;
 use rnnzoo_config::ExperimentConfig;
 use rnnzoo_train::verbs::{Inputs, TaskVerbs};
 
-use crate::inference::{Scores, load_run};
+use crate::inference::{Scores, TrainedRun, caption_ensemble, evaluate_ensemble, load_run};
 
 /// Image captioning, as the runner dispatches to it.
 pub struct CaptionTask;
@@ -82,16 +82,62 @@ impl TaskVerbs for CaptionTask {
 
     fn predict(&self, run: &Path, inputs: Inputs, json: bool) -> Result<(), String> {
         let files: Vec<PathBuf> = inputs.lines()?.into_iter().map(PathBuf::from).collect();
-        caption(run, &files, None, None, json, None)
+        caption(run, &[], &files, None, None, json, None)
     }
 }
 
-/// `rnnzoo caption`: captions each image (PNG, JPEG or SVG). A file that does not decode is
-/// reported by name and the others are still captioned; the command then fails. `beam` and
-/// `style` override the run's `decode.beam` and `decode.style`. With `attention_png`, the first
-/// image's attention is drawn there.
+/// Loads a run and the other members of its ensemble.
+fn load_members(run: &Path, ensemble: &[PathBuf]) -> Result<Vec<TrainedRun>, String> {
+    std::iter::once(run)
+        .chain(ensemble.iter().map(PathBuf::as_path))
+        .map(|r| load_run(r, &Device::flex()).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// `rnnzoo eval RUN --ensemble OTHER...`: the runs caption RUN's test split together (see
+/// `rnnzoo_models::decode::EnsembleDecoder`); the captions, references and baselines go to
+/// `RUN/ensemble/`, with the members' folders in `members.txt`.
+pub fn eval_ensemble(run: &Path, ensemble: &[PathBuf], json: bool) -> Result<(), String> {
+    let runs = load_members(run, ensemble)?;
+    let out = run.join("ensemble");
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut members: String = runs
+        .iter()
+        .map(|r| r.run.path.display().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    members.push('\n');
+    let scores = evaluate_ensemble(&runs, &out).map_err(|e| e.to_string())?;
+    let listed = out.join("members.txt");
+    rnnzoo_models::weights::write_atomic(&listed, members.as_bytes())
+        .map_err(|e| format!("{}: {e}", listed.display()))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&scores).expect("serialisable")
+        );
+        return Ok(());
+    }
+    print_scores(
+        &format!("test split, an ensemble of {} runs", runs.len()),
+        &scores,
+    );
+    println!(
+        "captions and references: {} and {}",
+        out.join("test.hyp.txt").display(),
+        out.join("test.ref1.txt").display()
+    );
+    Ok(())
+}
+
+/// `rnnzoo caption`: captions each image (PNG, JPEG or SVG), by the run alone or with the
+/// runs of `ensemble` as an ensemble. A file that does not decode is reported by name and the
+/// others are still captioned; the command then fails. `beam` and `style` override the run's
+/// `decode.beam` and `decode.style`. With `attention_png`, the first image's attention (the
+/// members' mean) is drawn there.
 pub fn caption(
     run: &Path,
+    ensemble: &[PathBuf],
     files: &[PathBuf],
     beam: Option<usize>,
     style: Option<usize>,
@@ -104,10 +150,9 @@ pub fn caption(
     if files.is_empty() {
         return Err("give at least one image file".into());
     }
-    let trained = load_run(run, &Device::flex()).map_err(|e| e.to_string())?;
-    let captioned = trained
-        .caption(files, beam, style)
-        .map_err(|e| e.to_string())?;
+    let runs = load_members(run, ensemble)?;
+    let trained = &runs[0];
+    let captioned = caption_ensemble(&runs, files, beam, style).map_err(|e| e.to_string())?;
     for e in captioned.iter().filter_map(|c| c.error.as_ref()) {
         eprintln!("error: {e}");
     }

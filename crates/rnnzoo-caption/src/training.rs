@@ -175,7 +175,7 @@ impl Task for CaptionTask<'_> {
         let loss = teacher_forced_loss(model, &self.data.vocab, self.valid, size);
         let beam = self.config.decode.valid_beam;
         let e = evaluate(
-            model,
+            &[model],
             &self.data.vocab,
             self.valid,
             size,
@@ -267,7 +267,7 @@ pub fn train(
     let train_s = wall.elapsed().as_secs_f64();
     let best = outcome.load_best(captioner(config, vocab, device))?;
     let (best_valid, best_step, _) = outcome.best.clone().expect("a best checkpoint has metrics");
-    let test = evaluate_test(&best, &data, config, &run)?;
+    let test = evaluate_test(&[&best], &data, config, &run.path)?;
     let state = &outcome.state;
     let summary = Summary {
         name: config.name.clone(),

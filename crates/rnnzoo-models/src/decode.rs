@@ -314,6 +314,157 @@ impl StepDecoder {
     }
 }
 
+/// What greedy decoding and beam search need of a decoder that has started a batch: the
+/// scores of the next word for each row, and the rows of the next step chosen by
+/// back-pointers. [`StepDecoder`] is one model; [`EnsembleDecoder`] several.
+pub trait Stepping {
+    /// Rows of the next step.
+    fn rows(&self) -> usize;
+    /// The sentence of row `row`.
+    fn sentence_of(&self, row: usize) -> usize;
+    /// Source positions (padded length) of the batch.
+    fn source_steps(&self) -> usize;
+    /// Feeds one id per row and scores the next word.
+    fn step(&mut self, tokens: &[usize]);
+    /// The last step's scores `[rows, V]` (logits or log-probabilities: decoding normalises
+    /// them with a log-softmax) and attention weights `[rows, S]`.
+    fn outputs(&self) -> (&[f32], &[f32]);
+    /// The next step has `from.len()` rows, row `r` continuing row `from[r]`.
+    fn gather(&mut self, from: &[usize]);
+}
+
+impl Stepping for StepDecoder {
+    fn rows(&self) -> usize {
+        StepDecoder::rows(self)
+    }
+    fn sentence_of(&self, row: usize) -> usize {
+        StepDecoder::sentence_of(self, row)
+    }
+    fn source_steps(&self) -> usize {
+        StepDecoder::source_steps(self)
+    }
+    fn step(&mut self, tokens: &[usize]) {
+        StepDecoder::step(self, tokens);
+    }
+    fn outputs(&self) -> (&[f32], &[f32]) {
+        StepDecoder::outputs(self)
+    }
+    fn gather(&mut self, from: &[usize]) {
+        StepDecoder::gather(self, from);
+    }
+}
+
+/// Several decoders of one vocabulary decoding together, as an ensemble. At each step every
+/// member reads the same ids, and the score of word `w` is the mean of the members' logits,
+/// `s_w = (1/K) Σ_k z_k(w | y_<t, image_k)`, which decoding's log-softmax turns into
+/// `p(w) ∝ Π_k p_k(w)^(1/K)`: the members' normalised geometric mean, the same as averaging
+/// their log-probabilities (as OpenNMT's and Marian's ensembles do), because each member's
+/// log-softmax only subtracts one number per row. The attention weights are the members'
+/// mean. With one member the scores are its logits unchanged, so one member decodes
+/// exactly as its [`StepDecoder`] does alone.
+pub struct EnsembleDecoder {
+    members: Vec<StepDecoder>,
+    /// `[rows, V]` the last step's mean logits (more than one member).
+    scores: Vec<f32>,
+    /// `[rows, S]` the last step's mean attention weights (more than one member).
+    weights: Vec<f32>,
+}
+
+impl EnsembleDecoder {
+    /// Decoders for `models` with room for `rows` rows each.
+    ///
+    /// # Panics
+    /// Without members, or when their vocabularies differ in size.
+    pub fn with_capacity(models: &[&AttentionDecoder], rows: usize) -> Self {
+        assert!(!models.is_empty(), "an ensemble needs at least one member");
+        let vocab = |m: &AttentionDecoder| m.output.weight.dims()[1];
+        assert!(
+            models.iter().all(|m| vocab(m) == vocab(models[0])),
+            "the members of an ensemble share one vocabulary"
+        );
+        Self {
+            members: models
+                .iter()
+                .map(|m| StepDecoder::with_capacity(m, rows))
+                .collect(),
+            scores: Vec::new(),
+            weights: Vec::new(),
+        }
+    }
+
+    /// Members.
+    pub fn members(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Starts a batch: member `k` reads `memories[k]`, its own encoding of the same items.
+    ///
+    /// # Panics
+    /// When there is not one memory per member, or they differ in batch or lengths.
+    pub fn start(&mut self, models: &[&AttentionDecoder], memories: &[Memory]) {
+        assert_eq!(models.len(), self.members.len(), "one model per member");
+        assert_eq!(memories.len(), self.members.len(), "one memory per member");
+        assert!(
+            memories.iter().all(|m| m.lengths == memories[0].lengths),
+            "the members' memories cover the same items with the same lengths"
+        );
+        for ((decoder, model), memory) in self.members.iter_mut().zip(models).zip(memories) {
+            decoder.start(model, memory);
+        }
+    }
+}
+
+impl Stepping for EnsembleDecoder {
+    fn rows(&self) -> usize {
+        self.members[0].rows()
+    }
+    fn sentence_of(&self, row: usize) -> usize {
+        self.members[0].sentence_of(row)
+    }
+    fn source_steps(&self) -> usize {
+        self.members[0].source_steps()
+    }
+    fn step(&mut self, tokens: &[usize]) {
+        for member in &mut self.members {
+            member.step(tokens);
+        }
+        if self.members.len() == 1 {
+            return;
+        }
+        let share = 1.0 / self.members.len() as f32;
+        self.scores.clear();
+        self.weights.clear();
+        for member in &self.members {
+            let (logits, weights) = member.outputs();
+            if self.scores.is_empty() {
+                self.scores.resize(logits.len(), 0.0);
+                self.weights.resize(weights.len(), 0.0);
+            }
+            // Each member's log-softmax subtracts one number per row, which the decoding's own
+            // log-softmax takes out again: the mean of the logits scores as the mean of the
+            // log-probabilities does.
+            for (o, &x) in self.scores.iter_mut().zip(logits) {
+                *o += x * share;
+            }
+            for (o, &w) in self.weights.iter_mut().zip(weights) {
+                *o += w * share;
+            }
+        }
+    }
+    fn outputs(&self) -> (&[f32], &[f32]) {
+        if self.members.len() == 1 {
+            self.members[0].outputs()
+        } else {
+            (&self.scores, &self.weights)
+        }
+    }
+    fn gather(&mut self, from: &[usize]) {
+        for member in &mut self.members {
+            member.gather(from);
+        }
+    }
+}
+
 fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
     for (i, &x) in row.iter().enumerate() {
@@ -343,11 +494,28 @@ pub fn greedy_with(
     model: &AttentionDecoder,
     encoded: &Memory,
     max_lengths: &[usize],
-    Specials { bos, eos }: Specials,
+    specials: Specials,
 ) -> Vec<Hypothesis> {
     decoder.start(model, encoded);
-    let n = encoded.batch();
-    let attention = model.attention.is_some();
+    greedy_started(
+        decoder,
+        &encoded.lengths,
+        model.attention.is_some(),
+        max_lengths,
+        specials,
+    )
+}
+
+/// Greedy decoding by a decoder that has started a batch whose memory lengths are
+/// `source_lengths` (one per sentence); `attention` says whether to record its weights.
+pub fn greedy_started(
+    decoder: &mut impl Stepping,
+    source_lengths: &[usize],
+    attention: bool,
+    max_lengths: &[usize],
+    Specials { bos, eos }: Specials,
+) -> Vec<Hypothesis> {
+    let n = source_lengths.len();
     let mut hyps = vec![
         Hypothesis {
             tokens: Vec::new(),
@@ -375,7 +543,7 @@ pub fn greedy_with(
             hyp.log_prob += (row[best] - lse[r]) as f64;
             if attention {
                 let w = &weights[r * s..(r + 1) * s];
-                hyp.attention.push(w[..encoded.lengths[b]].to_vec());
+                hyp.attention.push(w[..source_lengths[b]].to_vec());
                 if best != eos {
                     hyp.alignment.push(argmax(w));
                 }
@@ -544,12 +712,33 @@ pub fn beam_search_with(
     max_lengths: &[usize],
     beam: usize,
     length_penalty: f64,
+    specials: Specials,
+) -> Vec<Hypothesis> {
+    decoder.start(model, encoded);
+    beam_search_started(
+        decoder,
+        &encoded.lengths,
+        model.attention.is_some(),
+        max_lengths,
+        beam,
+        length_penalty,
+        specials,
+    )
+}
+
+/// Beam search by a decoder that has started a batch whose memory lengths are
+/// `source_lengths` (one per sentence); `attention` says whether to record its weights.
+pub fn beam_search_started(
+    decoder: &mut impl Stepping,
+    source_lengths: &[usize],
+    attention: bool,
+    max_lengths: &[usize],
+    beam: usize,
+    length_penalty: f64,
     Specials { bos, eos }: Specials,
 ) -> Vec<Hypothesis> {
     let k = beam.max(1);
-    decoder.start(model, encoded);
-    let n = encoded.batch();
-    let attention = model.attention.is_some();
+    let n = source_lengths.len();
     // One live hypothesis per row, the rows of a sentence together and in rank order.
     let mut live = vec![
         Live {
@@ -664,7 +853,7 @@ pub fn beam_search_with(
                     alignment: Vec::new(),
                     attention: Vec::new(),
                 },
-                |f| trace.hypothesis(f, encoded.lengths[b]),
+                |f| trace.hypothesis(f, source_lengths[b]),
             )
         })
         .collect()

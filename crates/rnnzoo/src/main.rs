@@ -76,6 +76,11 @@ enum Command {
         /// instead of the run's test split.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Captioning: another run that captions together with RUN as an ensemble
+        /// (repeatable); the members share RUN's vocabulary and split, and the captions go to
+        /// RUN/ensemble/.
+        #[arg(long, value_name = "RUN")]
+        ensemble: Vec<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -206,6 +211,10 @@ enum Command {
         /// a run trained with `data.caption_styles`.
         #[arg(long, value_parser = at_least_one)]
         style: Option<usize>,
+        /// Another run that captions together with RUN as an ensemble (repeatable); the
+        /// members share RUN's vocabulary.
+        #[arg(long, value_name = "RUN")]
+        ensemble: Vec<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -443,7 +452,28 @@ fn run_command(command: Command) -> Result<(), String> {
             resume,
             runs,
         } => train(config, overrides, resume, &runs),
-        Command::Eval { run, data, json } => task(task_of(&run)?).eval(&run, data.as_deref(), json),
+        Command::Eval {
+            run,
+            data,
+            ensemble,
+            json,
+        } => {
+            if ensemble.is_empty() {
+                return task(task_of(&run)?).eval(&run, data.as_deref(), json);
+            }
+            for member in std::iter::once(&run).chain(&ensemble) {
+                match task_of(member)? {
+                    TaskName::Caption => {}
+                    other => return Err(task(other).unsupported(member, "eval --ensemble")),
+                }
+            }
+            if data.is_some() {
+                return Err(
+                    "eval --ensemble scores the runs' own test split; leave out --data".into(),
+                );
+            }
+            rnnzoo_caption::runner::eval_ensemble(&run, &ensemble, json)
+        }
         Command::Predict {
             run,
             texts,
@@ -591,15 +621,19 @@ fn run_command(command: Command) -> Result<(), String> {
             images,
             beam,
             style,
+            ensemble,
             json,
             attention_png,
         } => {
-            match task_of(&run)? {
-                TaskName::Caption => {}
-                other => return Err(task(other).unsupported(&run, "caption")),
+            for member in std::iter::once(&run).chain(&ensemble) {
+                match task_of(member)? {
+                    TaskName::Caption => {}
+                    other => return Err(task(other).unsupported(member, "caption")),
+                }
             }
             rnnzoo_caption::runner::caption(
                 &run,
+                &ensemble,
                 &images,
                 beam,
                 style,

@@ -83,7 +83,12 @@ fn setup(tag: &str) -> PathBuf {
 }
 
 fn run_dir(dir: &Path) -> PathBuf {
-    let mut all: Vec<PathBuf> = std::fs::read_dir(dir.join("runs/shapes"))
+    run_named(dir, "shapes")
+}
+
+/// The latest run of the config named `name`.
+fn run_named(dir: &Path, name: &str) -> PathBuf {
+    let mut all: Vec<PathBuf> = std::fs::read_dir(dir.join("runs").join(name))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -96,6 +101,20 @@ fn test_scores(run: &Path) -> Vec<serde_json::Value> {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
     summary["test"].as_array().unwrap().clone()
+}
+
+/// Copies folder `from` with everything in it to `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -293,6 +312,124 @@ fn with_caption_styles_one_model_writes_each_reference_style_on_request() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn two_runs_caption_together_as_an_ensemble() {
+    // Two seeds on one split (the split's seed is fixed): one vocabulary, one test split.
+    let dir = setup("ensemble");
+    for (name, seed) in [("shapes", "3"), ("other", "4")] {
+        let set_name = format!("name={name}");
+        let set_seed = format!("seed={seed}");
+        let out = rnnzoo(
+            &dir,
+            &[
+                "train",
+                "shapes.yaml",
+                "--set",
+                &set_name,
+                "--set",
+                &set_seed,
+                "--set",
+                "data.split.seed=3",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let (run, other) = (run_dir(&dir), run_named(&dir, "other"));
+    let (run_arg, other_arg) = (run.to_str().unwrap(), other.to_str().unwrap());
+    let eval = |members: &[&str]| {
+        let mut args = vec!["eval", run_arg, "--json"];
+        for m in members {
+            args.extend_from_slice(&["--ensemble", m]);
+        }
+        let out = rnnzoo(&dir, &args);
+        assert!(out.status.success(), "{}", text(&out));
+        let scores: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        scores.as_array().unwrap().clone()
+    };
+
+    // A run with itself is the run alone: the same captions, scores and retrieval.
+    let alone = test_scores(&run);
+    let itself = eval(&[run_arg]);
+    let ensemble = run.join("ensemble");
+    assert_eq!(
+        lines(&ensemble.join("test.hyp.txt")),
+        lines(&run.join("test.hyp.txt"))
+    );
+    for (a, b) in itself.iter().zip(&alone) {
+        assert_eq!(a["system"], b["system"]);
+        assert!((a["bleu"][3].as_f64().unwrap() - b["bleu"][3].as_f64().unwrap()).abs() < 1e-9);
+    }
+
+    // Two runs: both learned the shapes, and so does their ensemble; its captions, references
+    // and members are written beside the first run, and `caption --ensemble` agrees with them.
+    let pair = eval(&[other_arg]);
+    let systems: Vec<&str> = pair.iter().map(|t| t["system"].as_str().unwrap()).collect();
+    assert_eq!(
+        systems,
+        [
+            "greedy",
+            "beam 3",
+            "nearest neighbour, pixels",
+            "nearest neighbour, CNN features"
+        ]
+    );
+    for row in [0, 1, 3] {
+        let bleu4 = pair[row]["bleu"][3].as_f64().unwrap();
+        assert!(bleu4 > 70.0, "{}: BLEU-4 {bleu4}", systems[row]);
+    }
+    assert_eq!(lines(&ensemble.join("members.txt")), [run_arg, other_arg]);
+    let hyp = lines(&ensemble.join("test.hyp.txt"));
+    assert_eq!(
+        lines(&ensemble.join("test.ref1.txt")),
+        lines(&run.join("test.ref1.txt"))
+    );
+    let image = format!("img/{}", lines(&run.join("test.images.txt"))[0]);
+    let out = rnnzoo(&dir, &["caption", run_arg, &image, "--ensemble", other_arg]);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(printed.trim().split_once('\t').unwrap().1, hyp[0]);
+
+    // Members that do not fit together are refused, naming the run and what differs.
+    let copy = |tag: &str| {
+        let to = dir.join(tag);
+        copy_tree(&other, &to);
+        to
+    };
+    let refused = |member: &Path, want: &str| {
+        let m = member.to_str().unwrap();
+        let out = rnnzoo(&dir, &["eval", run_arg, "--ensemble", m]);
+        let t = text(&out);
+        assert!(
+            !out.status.success() && t.contains(m) && t.contains(want),
+            "{t}"
+        );
+    };
+    let split = copy("other-split");
+    let names = std::fs::read_to_string(split.join("split.json")).unwrap();
+    let names: serde_json::Value = serde_json::from_str(&names).unwrap();
+    let (mut train, test) = (names["train"].clone(), names["test"].clone());
+    let moved = train.as_array_mut().unwrap().remove(0);
+    let mut test_names = test.as_array().unwrap().clone();
+    test_names.push(moved);
+    let edited = serde_json::json!({"train": train, "valid": names["valid"], "test": test_names});
+    std::fs::write(split.join("split.json"), edited.to_string()).unwrap();
+    refused(&split, "split of the data (split.json)");
+    let vocab = copy("other-vocab");
+    let words = std::fs::read_to_string(vocab.join("vocab.json")).unwrap();
+    std::fs::write(
+        vocab.join("vocab.json"),
+        words.replacen("circle", "disc", 1),
+    )
+    .unwrap();
+    refused(&vocab, "its vocabulary (vocab.json)");
+    let size = copy("other-size");
+    let config = std::fs::read_to_string(size.join("config.yaml")).unwrap();
+    assert!(config.contains("\n  size: 16"));
+    let config = config.replacen("\n  size: 16", "\n  size: 24", 1);
+    std::fs::write(size.join("config.yaml"), config).unwrap();
+    refused(&size, "images.size (24)");
 }
 
 #[test]
