@@ -24,7 +24,7 @@ use crate::inference::{
     Scores, captioner, evaluate, evaluate_test, image_batch, max_length, options, style_start,
     teacher_forced_loss,
 };
-use crate::text::{EOS, PAD};
+use crate::text::{EOS, PAD, UNK};
 
 /// Batches are cut from pools of this many batches' worth of pairs sorted by length.
 const BUCKET_POOL: usize = 50;
@@ -155,10 +155,16 @@ impl Task for CaptionTask<'_> {
             .map(|&(_, r)| self.data.vocab.start_of_reference(r))
             .collect();
         let batch = TargetBatch::with_starts(&targets, &starts, EOS, PAD, device);
+        let p = self.config.train.word_dropout;
+        let inputs = if p > 0.0 {
+            let read = drop_words(&targets, p, &mut rng);
+            let read: Vec<&[usize]> = read.iter().map(Vec::as_slice).collect();
+            TargetBatch::with_starts(&read, &starts, EOS, PAD, device).target_in
+        } else {
+            batch.target_in
+        };
         let encoded = model.encode(images);
-        let attended = model
-            .decoder
-            .teacher_forced(&encoded.memory, batch.target_in);
+        let attended = model.decoder.teacher_forced(&encoded.memory, inputs);
         let logits = model.decoder.logits_at(attended, &batch.rows);
         StepLoss {
             loss: smoothed_cross_entropy(logits, batch.targets, self.config.train.label_smoothing),
@@ -288,6 +294,19 @@ pub fn train(
     Ok((run, summary))
 }
 
+/// The words the decoder reads in place of `targets` under word dropout: each one `<unk>`
+/// with probability `p`, drawn in order from `rng`.
+fn drop_words(targets: &[&[usize]], p: f64, rng: &mut SplitMix64) -> Vec<Vec<usize>> {
+    targets
+        .iter()
+        .map(|t| {
+            t.iter()
+                .map(|&w| if rng.uniform() < p { UNK } else { w })
+                .collect()
+        })
+        .collect()
+}
+
 /// The (image, caption) pairs training reads: each image's first `per_image` captions (all of
 /// them when `None`) of at most `limit` words.
 fn training_pairs(
@@ -327,6 +346,33 @@ mod tests {
             references: Vec::new(),
             targets: lengths.iter().map(|&n| vec![4; n]).collect(),
         }
+    }
+
+    #[test]
+    fn word_dropout_reads_unk_for_about_its_share_of_words_and_keeps_the_rest() {
+        // 3 captions of 7, 1 and 12 words (ids 4.. never `<unk>`), dropped with p = 0.3.
+        let captions: Vec<Vec<usize>> = [7, 1, 12]
+            .iter()
+            .enumerate()
+            .map(|(c, &n)| (0..n).map(|i| 4 + c * 20 + i).collect())
+            .collect();
+        let targets: Vec<&[usize]> = captions.iter().map(Vec::as_slice).collect();
+        let mut rng = SplitMix64::new(11);
+        let (mut dropped, mut words) = (0, 0);
+        for _ in 0..400 {
+            let read = drop_words(&targets, 0.3, &mut rng);
+            for (r, t) in read.iter().zip(&targets) {
+                assert_eq!(r.len(), t.len());
+                for (&a, &b) in r.iter().zip(t.iter()) {
+                    assert!(a == b || a == UNK);
+                    dropped += usize::from(a == UNK);
+                    words += 1;
+                }
+            }
+        }
+        let share = dropped as f64 / words as f64;
+        assert!((share - 0.3).abs() < 0.02, "{share}");
+        assert_eq!(drop_words(&targets, 0.0, &mut rng), captions);
     }
 
     #[test]

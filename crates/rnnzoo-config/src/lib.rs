@@ -350,6 +350,9 @@ mod tests {
                 .contains("data.caption_styles applies to captioning")
         );
         assert!(lm_with("decode.style=2").contains("decode.style applies to captioning"));
+        assert!(
+            lm_with("train.word_dropout=0.1").contains("train.word_dropout applies to captioning")
+        );
     }
 
     #[test]

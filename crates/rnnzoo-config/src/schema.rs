@@ -934,6 +934,12 @@ pub struct TrainConfig {
     /// Translation: label smoothing `ε` of the cross-entropy (PyTorch's `label_smoothing`).
     #[serde(default)]
     pub label_smoothing: f64,
+    /// Captioning: the probability that, in training, the decoder reads `<unk>` in place of
+    /// each true previous word (word dropout: Bowman et al. 2016, Gal and Ghahramani 2016), so
+    /// that it leans on the image more than on the words before. The targets stay the true
+    /// words; the start token is never dropped. 0 is none.
+    #[serde(default)]
+    pub word_dropout: f64,
     /// An exponential moving average of the weights, `θ̄ ← d·θ̄ + (1 − d)·θ` after every
     /// optimizer step, with `d = min(ema_decay, (1 + t) / (10 + t))` at step `t` so that the
     /// average forgets its random start quickly (TensorFlow's `ExponentialMovingAverage` with
@@ -1298,6 +1304,7 @@ impl ExperimentConfig {
         if self.task != TaskName::Caption {
             let misplaced = [
                 ("images", self.images != ImagesConfig::default()),
+                ("train.word_dropout", self.train.word_dropout != 0.0),
                 ("data.image_dir", d.image_dir.is_some()),
                 ("model.cnn", m.cnn != default_cnn()),
                 ("model.image_feed", m.image_feed != ImageFeedName::State),
@@ -1323,6 +1330,12 @@ impl ExperimentConfig {
             return Err(
                 "decode.style is a reference number: 1 for each image's first caption".into(),
             );
+        }
+        if !(0.0..1.0).contains(&self.train.word_dropout) {
+            return Err(format!(
+                "train.word_dropout must be a probability in [0, 1), got {}",
+                self.train.word_dropout
+            ));
         }
         if self.decode.style != 1 && !d.caption_styles {
             return Err(format!(

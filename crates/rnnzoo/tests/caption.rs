@@ -435,7 +435,7 @@ fn two_runs_caption_together_as_an_ensemble() {
 #[test]
 fn bad_captioning_configs_and_files_name_the_problem() {
     let dir = setup("errors");
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["--set", "model.attention=dot"],
             "`dot` needs `hidden` (19)",
@@ -454,6 +454,10 @@ fn bad_captioning_configs_and_files_name_the_problem() {
         (
             &["--set", "decode.style=0"],
             "decode.style is a reference number",
+        ),
+        (
+            &["--set", "train.word_dropout=1"],
+            "train.word_dropout must be a probability in [0, 1), got 1",
         ),
         (
             &[
@@ -476,6 +480,19 @@ fn bad_captioning_configs_and_files_name_the_problem() {
             text(&out)
         );
     }
+    // Word dropout changes what the decoder reads from the first step on, not what it
+    // learns to predict: the same seed gives another training loss.
+    let first_loss = |extra: &[&str]| {
+        let mut args = vec!["train", "shapes.yaml", "--set", "train.steps=2"];
+        args.extend_from_slice(extra);
+        let out = rnnzoo(&dir, &args);
+        assert!(out.status.success(), "{}", text(&out));
+        let metrics = lines(&run_dir(&dir).join("metrics.csv"));
+        metrics[1].split(',').nth(2).unwrap().to_string()
+    };
+    let plain = first_loss(&[]);
+    assert_eq!(plain, first_loss(&[]));
+    assert_ne!(plain, first_loss(&["--set", "train.word_dropout=0.5"]));
     std::fs::write(dir.join("captions.csv"), "image,caption\nred.svg\n").unwrap();
     let out = rnnzoo(&dir, &["train", "shapes.yaml"]);
     assert!(text(&out).contains("captions.csv:2"), "{}", text(&out));
