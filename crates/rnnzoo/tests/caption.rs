@@ -391,6 +391,28 @@ fn two_runs_caption_together_as_an_ensemble() {
     let printed = String::from_utf8_lossy(&out.stdout);
     assert_eq!(printed.trim().split_once('\t').unwrap().1, hyp[0]);
 
+    // A member barely trained (2 steps) changes the captions: the ensemble decodes with it.
+    let out = rnnzoo(
+        &dir,
+        &[
+            "train",
+            "shapes.yaml",
+            "--set",
+            "name=weak",
+            "--set",
+            "train.steps=2",
+            "--set",
+            "data.split.seed=3",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let weak = run_named(&dir, "weak");
+    eval(&[weak.to_str().unwrap()]);
+    assert_ne!(
+        lines(&ensemble.join("test.hyp.txt")),
+        lines(&run.join("test.hyp.txt"))
+    );
+
     // Members that do not fit together are refused, naming the run and what differs.
     let copy = |tag: &str| {
         let to = dir.join(tag);
