@@ -492,19 +492,6 @@ impl TrainedRun {
     pub fn evaluate(&self) -> Result<Vec<Scores>, CaptionError> {
         evaluate_ensemble(std::slice::from_ref(self), &self.run.path)
     }
-
-    /// Captions image files (PNG, JPEG, SVG) with beam width `beam` in caption style `style`
-    /// (the config's `decode.beam` and `decode.style` when `None`). A file that does not
-    /// decode gets its error; the others are still captioned. A style the run does not know is
-    /// an error.
-    pub fn caption(
-        &self,
-        files: &[PathBuf],
-        beam: Option<usize>,
-        style: Option<usize>,
-    ) -> Result<Vec<Captioned>, CaptionError> {
-        caption_ensemble(std::slice::from_ref(self), files, beam, style)
-    }
 }
 
 /// Checks that runs can caption together as an ensemble: one vocabulary (the same words in
@@ -566,9 +553,10 @@ pub fn evaluate_ensemble(runs: &[TrainedRun], out: &Path) -> Result<Vec<Scores>,
     evaluate_test(&models, &data, &first.config, out)
 }
 
-/// Captions image files by the runs as an ensemble (one run: that run alone), with the
-/// first run's `decode.beam` and `decode.style` unless `beam` and `style` say otherwise. A
-/// file that does not decode gets its error; the others are still captioned.
+/// Captions image files (PNG, JPEG, SVG) by the runs as an ensemble (one run: that run
+/// alone), with the first run's `decode.beam` and `decode.style` unless `beam` and `style` say
+/// otherwise. A file that does not decode gets its error; the others are still captioned. A
+/// style the runs do not know is an error.
 pub fn caption_ensemble(
     runs: &[TrainedRun],
     files: &[PathBuf],

@@ -5,6 +5,8 @@
 //! size: images 12x12 (grid 3x3 after two blocks of 5 and 7 channels), embedding 6, hidden 11,
 //! vocabulary 9, batch 3, caption lengths 4, 2 and 5.
 
+mod common;
+
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
 use rnnzoo_models::attention::{AttentionDecoderConfig, AttentionKind, TargetBatch};
@@ -77,13 +79,11 @@ fn variants() -> Vec<Captioner> {
 }
 
 fn images() -> Tensor<4> {
-    let device = Device::flex();
-    device.seed(9);
-    Tensor::random([3, 3, 12, 12], Distribution::Uniform(0.0, 1.0), &device)
+    common::captioner_images()
 }
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec().unwrap()
+    common::to_host(t).values
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //! and 7 channels in one member, 4 and 8 in the other), embedding 6 and 5, hidden 11 and 10,
 //! vocabulary 9, batch 3.
 
-use burn::tensor::{Device, Distribution, Tensor};
+mod common;
+
+use burn::tensor::{Device, Tensor};
 use rnnzoo_models::attention::TargetBatch;
 use rnnzoo_models::attention::{AttentionDecoder, AttentionDecoderConfig, AttentionKind, Memory};
 use rnnzoo_models::captioner::{Captioner, CaptionerConfig, ImageFeed};
@@ -64,13 +66,11 @@ fn second() -> Captioner {
 }
 
 fn images() -> Tensor<4> {
-    let device = Device::flex();
-    device.seed(9);
-    Tensor::random([3, 3, 12, 12], Distribution::Uniform(0.0, 1.0), &device)
+    common::captioner_images()
 }
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec().unwrap()
+    common::to_host(t).values
 }
 
 const LENGTHS: [usize; 3] = [6, 4, 7];

@@ -368,6 +368,20 @@ fn compare(
 }
 
 /// The task of a run directory, from its resolved config.
+/// Refuses `verb` unless every run is a captioning run, naming the first that is not.
+fn captioning_runs<'a>(
+    runs: impl IntoIterator<Item = &'a PathBuf>,
+    verb: &str,
+) -> Result<(), String> {
+    for run in runs {
+        match task_of(run)? {
+            TaskName::Caption => {}
+            other => return Err(task(other).unsupported(run, verb)),
+        }
+    }
+    Ok(())
+}
+
 fn task_of(run: &Path) -> Result<TaskName, String> {
     let path = run.join("config.yaml");
     if !path.is_file() {
@@ -461,12 +475,7 @@ fn run_command(command: Command) -> Result<(), String> {
             if ensemble.is_empty() {
                 return task(task_of(&run)?).eval(&run, data.as_deref(), json);
             }
-            for member in std::iter::once(&run).chain(&ensemble) {
-                match task_of(member)? {
-                    TaskName::Caption => {}
-                    other => return Err(task(other).unsupported(member, "eval --ensemble")),
-                }
-            }
+            captioning_runs(std::iter::once(&run).chain(&ensemble), "eval --ensemble")?;
             if data.is_some() {
                 return Err(
                     "eval --ensemble scores the runs' own test split; leave out --data".into(),
@@ -625,12 +634,7 @@ fn run_command(command: Command) -> Result<(), String> {
             json,
             attention_png,
         } => {
-            for member in std::iter::once(&run).chain(&ensemble) {
-                match task_of(member)? {
-                    TaskName::Caption => {}
-                    other => return Err(task(other).unsupported(member, "caption")),
-                }
-            }
+            captioning_runs(std::iter::once(&run).chain(&ensemble), "caption")?;
             rnnzoo_caption::runner::caption(
                 &run,
                 &ensemble,

@@ -117,6 +117,22 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// The systems of scores, in order.
+fn systems(scores: &[serde_json::Value]) -> Vec<&str> {
+    scores
+        .iter()
+        .map(|t| t["system"].as_str().unwrap())
+        .collect()
+}
+
+/// The systems scored on the test split without caption styles.
+const SYSTEMS: [&str; 4] = [
+    "greedy",
+    "beam 3",
+    "nearest neighbour, pixels",
+    "nearest neighbour, CNN features",
+];
+
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -133,20 +149,7 @@ fn a_tiny_captioner_learns_shapes_and_eval_and_caption_work() {
     assert!(out.status.success(), "{log}");
     let run = run_dir(&dir);
     let tests = test_scores(&run);
-    let systems: Vec<&str> = tests
-        .iter()
-        .map(|t| t["system"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        systems,
-        [
-            "greedy",
-            "beam 3",
-            "nearest neighbour, pixels",
-            "nearest neighbour, CNN features"
-        ],
-        "{log}"
-    );
+    assert_eq!(systems(&tests), SYSTEMS, "{log}");
     let bleu4 = |i: usize| tests[i]["bleu"][3].as_f64().unwrap();
     assert!(
         bleu4(0) > 70.0,
@@ -246,10 +249,7 @@ fn with_caption_styles_one_model_writes_each_reference_style_on_request() {
     assert!(log.contains("caption styles: 2"), "{log}");
     let run = run_dir(&dir);
     let tests = test_scores(&run);
-    let systems: Vec<&str> = tests
-        .iter()
-        .map(|t| t["system"].as_str().unwrap())
-        .collect();
+    let systems = systems(&tests);
     assert_eq!(
         systems,
         [
@@ -365,19 +365,10 @@ fn two_runs_caption_together_as_an_ensemble() {
     // Two runs: both learned the shapes, and so does their ensemble; its captions, references
     // and members are written beside the first run, and `caption --ensemble` agrees with them.
     let pair = eval(&[other_arg]);
-    let systems: Vec<&str> = pair.iter().map(|t| t["system"].as_str().unwrap()).collect();
-    assert_eq!(
-        systems,
-        [
-            "greedy",
-            "beam 3",
-            "nearest neighbour, pixels",
-            "nearest neighbour, CNN features"
-        ]
-    );
+    assert_eq!(systems(&pair), SYSTEMS);
     for row in [0, 1, 3] {
         let bleu4 = pair[row]["bleu"][3].as_f64().unwrap();
-        assert!(bleu4 > 70.0, "{}: BLEU-4 {bleu4}", systems[row]);
+        assert!(bleu4 > 70.0, "{}: BLEU-4 {bleu4}", SYSTEMS[row]);
     }
     assert_eq!(lines(&ensemble.join("members.txt")), [run_arg, other_arg]);
     let hyp = lines(&ensemble.join("test.hyp.txt"));

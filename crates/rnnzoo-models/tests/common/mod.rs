@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use burn::tensor::{Device, Gradients, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Gradients, Tensor, TensorData};
 use rnnzoo_models::weights::HostTensor;
 use rnnzoo_models::{CellKind, Recurrent, RnnActivation};
 
@@ -26,6 +26,13 @@ pub fn to_host<const D: usize>(t: Tensor<D>) -> HostTensor {
             .try_into_vec::<f32>()
             .unwrap(),
     }
+}
+
+/// The captioner tests' batch: 3 RGB images of 12x12, uniform in [0, 1) (seed 9).
+pub fn captioner_images() -> Tensor<4> {
+    let device = Device::flex();
+    device.seed(9);
+    Tensor::random([3, 3, 12, 12], Distribution::Uniform(0.0, 1.0), &device)
 }
 
 /// Largest absolute difference; panics on a shape mismatch.
