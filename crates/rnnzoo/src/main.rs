@@ -367,7 +367,6 @@ fn compare(
     }
 }
 
-/// The task of a run directory, from its resolved config.
 /// Refuses `verb` unless every run is a captioning run, naming the first that is not.
 fn captioning_runs<'a>(
     runs: impl IntoIterator<Item = &'a PathBuf>,
@@ -382,6 +381,7 @@ fn captioning_runs<'a>(
     Ok(())
 }
 
+/// The task of a run directory, from its resolved config.
 fn task_of(run: &Path) -> Result<TaskName, String> {
     let path = run.join("config.yaml");
     if !path.is_file() {
