@@ -1,8 +1,9 @@
 //! Training a captioner on the shared loop (`rnnzoo_train::trainer`): epochs over every
 //! (image, reference) pair of the training split in length-bucketed batches, each image shifted
 //! at random by up to `images.shift` pixels, teacher-forced cross-entropy (optionally label
-//! smoothed); validation loss, greedy BLEU-4 and CIDEr-D every `train.eval_every` steps, the
-//! best checkpoint on validation BLEU-4.
+//! smoothed, plus Xu et al.'s attention penalty with `train.attention_penalty`); validation
+//! loss, greedy BLEU-4 and CIDEr-D every `train.eval_every` steps, the best checkpoint on
+//! validation BLEU-4.
 
 use std::path::Path;
 use std::time::Instant;
@@ -11,7 +12,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use rnnzoo_config::ExperimentConfig;
 use rnnzoo_data::{SplitMix64, bucketed_batches};
-use rnnzoo_models::attention::{TargetBatch, smoothed_cross_entropy};
+use rnnzoo_models::attention::{TargetBatch, coverage_penalty, smoothed_cross_entropy};
 use rnnzoo_models::captioner::Captioner;
 use rnnzoo_train::optim::build_optimizer;
 use rnnzoo_train::rundir::RunDir;
@@ -164,10 +165,18 @@ impl Task for CaptionTask<'_> {
             batch.target_in
         };
         let encoded = model.encode(images);
-        let attended = model.decoder.teacher_forced(&encoded.memory, inputs);
+        let (attended, weights) = model
+            .decoder
+            .teacher_forced_attending(&encoded.memory, inputs);
         let logits = model.decoder.logits_at(attended, &batch.rows);
+        let t = &self.config.train;
+        let mut loss = smoothed_cross_entropy(logits, batch.targets, t.label_smoothing);
+        if let Some(weights) = weights.filter(|_| t.attention_penalty > 0.0) {
+            let penalty = coverage_penalty(weights, &batch.rows, &encoded.memory.lengths);
+            loss = loss + penalty.mul_scalar(t.attention_penalty);
+        }
         StepLoss {
-            loss: smoothed_cross_entropy(logits, batch.targets, self.config.train.label_smoothing),
+            loss,
             units: batch.rows.len(),
             carry: None,
         }

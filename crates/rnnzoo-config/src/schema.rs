@@ -940,6 +940,12 @@ pub struct TrainConfig {
     /// words; the start token is never dropped. 0 is none.
     #[serde(default)]
     pub word_dropout: f64,
+    /// Captioning with attention: the weight `λ` of Xu et al.'s (2015) doubly stochastic
+    /// attention penalty, which asks the decoder to attend to every cell of the image's grid
+    /// about equally often over a caption (`rnnzoo_models::attention::coverage_penalty`; their
+    /// `λ` is 1). 0 is none.
+    #[serde(default)]
+    pub attention_penalty: f64,
     /// An exponential moving average of the weights, `θ̄ ← d·θ̄ + (1 − d)·θ` after every
     /// optimizer step, with `d = min(ema_decay, (1 + t) / (10 + t))` at step `t` so that the
     /// average forgets its random start quickly (TensorFlow's `ExponentialMovingAverage` with
@@ -1305,6 +1311,10 @@ impl ExperimentConfig {
             let misplaced = [
                 ("images", self.images != ImagesConfig::default()),
                 ("train.word_dropout", self.train.word_dropout != 0.0),
+                (
+                    "train.attention_penalty",
+                    self.train.attention_penalty != 0.0,
+                ),
                 ("data.image_dir", d.image_dir.is_some()),
                 ("model.cnn", m.cnn != default_cnn()),
                 ("model.image_feed", m.image_feed != ImageFeedName::State),
@@ -1336,6 +1346,17 @@ impl ExperimentConfig {
                 "train.word_dropout must be a probability in [0, 1), got {}",
                 self.train.word_dropout
             ));
+        }
+        let penalty = self.train.attention_penalty;
+        if !(penalty.is_finite() && penalty >= 0.0) {
+            return Err(format!(
+                "train.attention_penalty must be a finite number >= 0, got {penalty}"
+            ));
+        }
+        if penalty > 0.0 && matches!(m.attention, None | Some(AttentionName::None)) {
+            return Err(
+                "train.attention_penalty needs attention (`model.attention` is `none`)".into(),
+            );
         }
         if self.decode.style != 1 && !d.caption_styles {
             return Err(format!(

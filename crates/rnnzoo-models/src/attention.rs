@@ -260,14 +260,24 @@ impl AttentionDecoder {
     /// `h̃` for every step under full teacher forcing: the decoder reads `<s>` (or the
     /// memory's first input) and the target shifted right (`target_in [B, T]`). `[B, T, H]`.
     pub fn teacher_forced(&self, memory: &Memory, target_in: Tensor<2, Int>) -> Tensor<3> {
+        self.teacher_forced_attending(memory, target_in).0
+    }
+
+    /// As [`AttentionDecoder::teacher_forced`], with the attention weights `[B, T, S]` of every
+    /// step (`None` without attention).
+    pub fn teacher_forced_attending(
+        &self,
+        memory: &Memory,
+        target_in: Tensor<2, Int>,
+    ) -> (Tensor<3>, Option<Tensor<3>>) {
         if self.input_feeding {
-            return self.decode_steps(memory, target_in, None);
+            return self.decode_steps_attending(memory, target_in, None);
         }
         let embedded = self.embed(target_in, memory, true);
         let (decoded, _) = self
             .recurrent
             .forward(embedded, Some(memory.initial.clone()), None);
-        self.attend(decoded, memory).0
+        self.attend(decoded, memory)
     }
 
     /// `h̃` for every step, running the decoder one step at a time. With `sample`
@@ -277,8 +287,19 @@ impl AttentionDecoder {
         &self,
         memory: &Memory,
         target_in: Tensor<2, Int>,
-        mut sample: Option<&mut dyn FnMut(usize, usize) -> bool>,
+        sample: Option<&mut dyn FnMut(usize, usize) -> bool>,
     ) -> Tensor<3> {
+        self.decode_steps_attending(memory, target_in, sample).0
+    }
+
+    /// As [`AttentionDecoder::decode_steps`], with the attention weights `[B, T, S]` of every
+    /// step (`None` without attention).
+    pub fn decode_steps_attending(
+        &self,
+        memory: &Memory,
+        target_in: Tensor<2, Int>,
+        mut sample: Option<&mut dyn FnMut(usize, usize) -> bool>,
+    ) -> (Tensor<3>, Option<Tensor<3>>) {
         let [batch, steps] = target_in.dims();
         let device = target_in.device();
         let hidden = self.hidden_size();
@@ -292,6 +313,7 @@ impl AttentionDecoder {
         let mut previous: Option<Tensor<2>> = None; // h̃_{t-1}
         let mut predicted: Vec<i64> = Vec::new();
         let mut outputs = Vec::with_capacity(steps);
+        let mut weights = Vec::with_capacity(steps);
         for t in 0..steps {
             let ids: Vec<i64> = (0..batch)
                 .map(|b| {
@@ -319,7 +341,8 @@ impl AttentionDecoder {
                     .forward_steps(vec![input], Some(state), None, &device);
             state = next;
             let decoded = out.pop().expect("one step").unsqueeze_dim::<3>(1);
-            let (attended, _) = self.attend(decoded, memory);
+            let (attended, step_weights) = self.attend(decoded, memory);
+            weights.extend(step_weights);
             let attended = attended.reshape([batch, hidden]);
             if sample.is_some() {
                 let logits = linear(&self.output, attended.clone().detach());
@@ -333,7 +356,8 @@ impl AttentionDecoder {
             previous = Some(attended.clone());
             outputs.push(attended);
         }
-        Tensor::stack(outputs, 1)
+        let weights = (!weights.is_empty()).then(|| Tensor::cat(weights, 1));
+        (Tensor::stack(outputs, 1), weights)
     }
 
     /// Logits `[N, V]` of the `h̃` rows at the flat positions `rows` of `[B·T, H]` (the real,
@@ -415,4 +439,43 @@ pub fn smoothed_cross_entropy(
         .neg()
         .reshape([1]);
     nll.mul_scalar(1.0 - epsilon) + uniform.mul_scalar(epsilon)
+}
+
+/// Xu et al.'s (2015) doubly stochastic attention penalty, per target word: a decoder should
+/// attend to every memory row about equally often over a whole target, so with `s_bi = Σ_t
+/// α_bti` the weight row `i` of item `b` receives over its `T_b` real steps (`weights [B, T,
+/// S]`, `rows` the flat `[B·T]` positions of the real steps as in [`TargetBatch`]) and `S_b`
+/// its memory length,
+///
+/// `Σ_b Σ_{i < S_b} (s_bi − T_b / S_b)² / Σ_b T_b`.
+///
+/// Xu et al. write `Σ_i (1 − s_i)²`; since `Σ_i s_i = T_b` the two differ by a constant per
+/// item, `S_b (1 − T_b/S_b)²`, so they have the same gradient, and this one is 0 when attention
+/// is spread evenly instead of a number that grows with the image. Divided by the words, as
+/// the cross-entropy it joins is a mean per word, the ratio of the two is Xu et al.'s (their
+/// cost sums both over a caption): a weight `λ = 1` is theirs.
+pub fn coverage_penalty(weights: Tensor<3>, rows: &[usize], lengths: &[usize]) -> Tensor<1> {
+    let [batch, steps, sources] = weights.dims();
+    assert_eq!(lengths.len(), batch, "one memory length per item");
+    let device = weights.device();
+    let mut real = vec![0.0f32; batch * steps];
+    let mut words = vec![0usize; batch];
+    for &r in rows {
+        real[r] = 1.0;
+        words[r / steps] += 1;
+    }
+    let even: Vec<f32> = (0..batch)
+        .flat_map(|b| {
+            let (t, l) = (words[b] as f32, lengths[b]);
+            (0..sources).map(move |i| if i < l { t / l as f32 } else { 0.0 })
+        })
+        .collect();
+    let real = Tensor::<3>::from_data(TensorData::new(real, [batch, steps, 1]), &device);
+    let even = Tensor::<2>::from_data(TensorData::new(even, [batch, sources]), &device);
+    let received = (weights * real).sum_dim(1).reshape([batch, sources]);
+    let spread = received - even;
+    (spread.clone() * spread)
+        .sum()
+        .reshape([1])
+        .div_scalar(rows.len().max(1) as f64)
 }

@@ -208,6 +208,33 @@ fn beam_of_one_is_greedy_and_a_batch_decodes_as_its_images_alone() {
 }
 
 #[test]
+fn the_weights_of_the_whole_target_forward_are_those_of_the_step_by_step_one() {
+    let device = Device::flex();
+    let captions: [&[usize]; 3] = [&[4, 5, 6, 7], &[8, 3], &[3, 4, 5, 6, 8]];
+    let batch = TargetBatch::new(&captions, 1, 2, 0, &device);
+    for model in variants() {
+        let e = model.encode(images());
+        let (whole, weights) = model
+            .decoder
+            .teacher_forced_attending(&e.memory, batch.target_in.clone());
+        let (steps, step_weights) =
+            model
+                .decoder
+                .decode_steps_attending(&e.memory, batch.target_in.clone(), None);
+        assert!(common::max_abs_diff(&common::to_host(whole), &common::to_host(steps)) < 1e-5);
+        match (weights, step_weights) {
+            (Some(w), Some(s)) => {
+                // One weight per grid cell (3x3) for each of the 6 decoder steps.
+                assert_eq!(w.dims(), [3, 6, 9]);
+                assert!(common::max_abs_diff(&common::to_host(w), &common::to_host(s)) < 1e-5);
+            }
+            (None, None) => assert_eq!(model.decoder.kind, AttentionKind::None),
+            _ => panic!("one path attends and the other does not"),
+        }
+    }
+}
+
+#[test]
 fn batch_norm_uses_batch_statistics_in_training_and_running_ones_after() {
     let train = Device::flex().autodiff();
     let model_ad = captioner_on(

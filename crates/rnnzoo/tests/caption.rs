@@ -448,7 +448,7 @@ fn two_runs_caption_together_as_an_ensemble() {
 #[test]
 fn bad_captioning_configs_and_files_name_the_problem() {
     let dir = setup("errors");
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 11] = [
         (
             &["--set", "model.attention=dot"],
             "`dot` needs `hidden` (19)",
@@ -471,6 +471,19 @@ fn bad_captioning_configs_and_files_name_the_problem() {
         (
             &["--set", "train.word_dropout=1"],
             "train.word_dropout must be a probability in [0, 1), got 1",
+        ),
+        (
+            &["--set", "train.attention_penalty=-1"],
+            "train.attention_penalty must be a finite number >= 0, got -1",
+        ),
+        (
+            &[
+                "--set",
+                "train.attention_penalty=1",
+                "--set",
+                "model.attention=none",
+            ],
+            "train.attention_penalty needs attention",
         ),
         (
             &[
@@ -506,6 +519,8 @@ fn bad_captioning_configs_and_files_name_the_problem() {
     let plain = first_loss(&[]);
     assert_eq!(plain, first_loss(&[]));
     assert_ne!(plain, first_loss(&["--set", "train.word_dropout=0.5"]));
+    // The attention penalty joins the training loss from the first step on.
+    assert_ne!(plain, first_loss(&["--set", "train.attention_penalty=1"]));
     std::fs::write(dir.join("captions.csv"), "image,caption\nred.svg\n").unwrap();
     let out = rnnzoo(&dir, &["train", "shapes.yaml"]);
     assert!(text(&out).contains("captions.csv:2"), "{}", text(&out));
