@@ -71,9 +71,10 @@ fn the_penalty_has_xu_et_al_s_gradient_and_differs_from_their_form_by_a_constant
     let mut constant = 0.0;
     for b in 0..BATCH {
         let (t, l) = (WORDS[b] as f64, LENGTHS[b] as f64);
-        for i in 0..LENGTHS[b] {
-            reference += (s[b][i] - t / l).powi(2);
-        }
+        reference += s[b][..LENGTHS[b]]
+            .iter()
+            .map(|x| (x - t / l).powi(2))
+            .sum::<f64>();
         constant += l * (1.0 - t / l).powi(2);
     }
     reference /= words as f64;
