@@ -64,7 +64,7 @@ fn the_penalty_has_xu_et_al_s_gradient_and_differs_from_their_form_by_a_constant
     let host = to_host(weights.clone()).values;
     let words: usize = WORDS.iter().sum();
 
-    let ours = coverage_penalty(weights.clone(), &rows(), &LENGTHS);
+    let ours = coverage_penalty(weights, &rows(), &LENGTHS);
     let value = ours.clone().into_scalar::<f32>() as f64;
     let s = received(&host);
     let mut reference = 0.0;
